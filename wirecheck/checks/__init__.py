@@ -1,0 +1,31 @@
+"""The check catalogue, in the order rows are shown."""
+
+from __future__ import annotations
+
+from wirecheck.checks.base import CheckSpec
+from wirecheck.checks.dns_checks import DNS_REVERSE, DNS_TCP, DNS_UDP
+from wirecheck.checks.tcp import TCP_80, TCP_32526
+from wirecheck.checks.wire import WIRE_VERSIONS
+
+ALL_CHECKS: tuple[CheckSpec, ...] = (
+    TCP_80,
+    TCP_32526,
+    WIRE_VERSIONS,
+    DNS_UDP,
+    DNS_TCP,
+    DNS_REVERSE,
+)
+
+BY_ID = {spec.id: spec for spec in ALL_CHECKS}
+
+
+def select(only: frozenset[str], skip: frozenset[str]) -> tuple[CheckSpec, ...]:
+    """The checks to run; unknown ids are an error that lists the known ones."""
+    unknown = sorted((only | skip) - BY_ID.keys())
+    if unknown:
+        from wirecheck.errors import UsageError
+
+        raise UsageError(f"unknown check id(s): {', '.join(unknown)}; known: {', '.join(BY_ID)}")
+    return tuple(
+        spec for spec in ALL_CHECKS if (not only or spec.id in only) and spec.id not in skip
+    )

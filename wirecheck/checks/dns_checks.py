@@ -1,0 +1,190 @@
+"""dns-udp, dns-tcp and dns-reverse: the platform resolver on 53/udp and 53/tcp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.reversename
+
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck.model import Status
+from wirecheck.net import dns as dnsq
+from wirecheck.net.errors import MEANING, NetOutcome
+from wirecheck.net.parallel import gather
+from wirecheck.platform.resolv import RESOLV_CONF, DnsQuestion, choose_question, parse_resolv_conf
+
+GOOD_RCODES = ("NOERROR", "NXDOMAIN")
+
+
+def dns_question(ctx: CheckContext) -> DnsQuestion:
+    try:
+        conf = parse_resolv_conf(ctx.system.read_text(RESOLV_CONF))
+    except OSError:
+        conf = parse_resolv_conf("")
+    return choose_question(ctx.system.hostname(), conf.search, ctx.config.dns_name)
+
+
+def _forward(ctx: CheckContext, transport: str) -> Outcome:
+    target, port = ctx.config.target, ctx.config.ports.dns
+    question = dns_question(ctx)
+    reply = dnsq.query(question.name, "A", target, port, transport, ctx.deadline.remaining())
+    label = f"DNS over {transport.upper()}"
+    evidence: dict[str, object] = {
+        "server": f"{target}:{port}/{transport}",
+        "question": f"{question.name} A",
+        "outcome": reply.outcome.value,
+        "latency_ms": round(reply.latency_s * 1000, 2),
+    }
+    if not reply.answered:
+        evidence["detail"] = reply.detail
+        return Outcome(
+            Status.FAIL,
+            f"{label} {MEANING[reply.outcome]}",
+            evidence,
+            fix=_dns_fix(reply.outcome, target, port, transport),
+        )
+    evidence.update(rcode=reply.rcode, answers=list(reply.answers))
+    took = f"in {reply.latency_s * 1000:.1f} ms"
+    if reply.rcode not in GOOD_RCODES:
+        return Outcome(
+            Status.WARN,
+            f"the resolver answered {reply.rcode} for {question.name} {took}",
+            evidence,
+            fix=f"The platform resolver at {target} is reachable but failing to resolve; retry, "
+            "then check any custom DNS forwarding in the VNet.",
+        )
+    if not question.own_name:
+        return Outcome(Status.OK, f"answered {reply.rcode} for {question.name} {took}", evidence)
+    own = {a for addrs in ctx.system.interface_addresses().values() for a in addrs}
+    if set(reply.answers) & own:
+        return Outcome(
+            Status.OK,
+            f"answered {question.name} -> {', '.join(reply.answers)} (this VM) {took}",
+            evidence,
+        )
+    got = ", ".join(reply.answers) or reply.rcode
+    return Outcome(
+        Status.WARN,
+        f"reachable, but this VM's own name {question.name} resolves to {got}, "
+        "not one of its addresses",
+        evidence,
+        fix="The VM's DNS suffix or hostname does not match what the platform knows; check "
+        "the hostname and the DHCP domain-name, or a custom DNS server in the VNet.",
+    )
+
+
+def _dns_fix(outcome: NetOutcome, target: str, port: int, transport: str) -> str:
+    if outcome is NetOutcome.BAD_RESPONSE:
+        return (
+            f"Something answers for {target}:{port}/{transport} with malformed DNS: "
+            "a DNS proxy or an appliance in the path; see the trace rows."
+        )
+    return (
+        f"Allow {transport.upper()} port {port} to {target}: look for a rule with "
+        f"`iptables-save -c | grep -e {target} -e 'dport {port}'` and `nft list ruleset`, "
+        "then an NSG or appliance."
+    )
+
+
+def run_dns_udp(ctx: CheckContext) -> Outcome:
+    return _forward(ctx, "udp")
+
+
+def run_dns_tcp(ctx: CheckContext) -> Outcome:
+    return _forward(ctx, "tcp")
+
+
+@dataclass(frozen=True)
+class PtrLookup:
+    answered: bool  # the resolver was asked and gave an answer (a name or "none")
+    name: str | None
+    text: str  # for the evidence
+
+
+def run_dns_reverse(ctx: CheckContext) -> Outcome:
+    """Ask for the target's PTR three ways at once; any FQDN that comes back is a warning."""
+    target, port = ctx.config.target, ctx.config.ports.dns
+    name = dns.reversename.from_address(target).to_text()
+    remaining = ctx.deadline.remaining
+    lookups = gather(
+        {
+            "system resolver": lambda: _system_ptr(ctx, target),
+            "direct UDP": lambda: _direct_ptr(name, target, port, "udp", remaining()),
+            "direct TCP": lambda: _direct_ptr(name, target, port, "tcp", remaining()),
+        },
+        ctx.deadline,
+    )
+    evidence: dict[str, object] = {"question": f"{name} PTR"}
+    for path, lookup in lookups.items():
+        evidence[path] = lookup.text if lookup else "no answer before the deadline"
+    named = [(path, lk.name) for path, lk in lookups.items() if lk and lk.name]
+    if named:
+        path, fqdn = named[0]
+        return Outcome(
+            Status.WARN,
+            f"{target} has a reverse name {fqdn} (via {path}); the platform address has none",
+            evidence,
+            fix=f"Something else answers for {target}: remove the PTR record or hosts entry "
+            "(custom DNS server, /etc/hosts, a DNS proxy), so tools do not mistake the host.",
+        )
+    answered = [path for path, lookup in lookups.items() if lookup and lookup.answered]
+    if answered:
+        return Outcome(Status.OK, f"no reverse name for {target} ({', '.join(answered)})", evidence)
+    return Outcome(
+        Status.FAIL,
+        f"no resolver answered the PTR question for {target}",
+        evidence,
+        fix="DNS to the platform is not working at all; see dns-udp and dns-tcp.",
+    )
+
+
+def _direct_ptr(name: str, server: str, port: int, transport: str, timeout_s: float) -> PtrLookup:
+    reply = dnsq.query(name, "PTR", server, port, transport, timeout_s)
+    if not reply.answered:
+        return PtrLookup(False, None, f"{reply.outcome.value}: {reply.detail}")
+    found = reply.answers[0].rstrip(".") if reply.answers else None
+    return PtrLookup(True, found, f"{reply.rcode} {' '.join(reply.answers)}".strip())
+
+
+def _system_ptr(ctx: CheckContext, target: str) -> PtrLookup:
+    try:
+        fqdn = ctx.system.reverse_lookup(target)
+    except OSError as exc:
+        return PtrLookup(False, None, f"could not ask: {exc}")
+    return PtrLookup(True, fqdn, fqdn or "no name (host not found)")
+
+
+DNS_UDP = CheckSpec(
+    "dns-udp",
+    "DNS over UDP 53 to the platform resolver",
+    run_dns_udp,
+    explain="""\
+Asks the target's resolver over UDP 53 for the VM's own FQDN (when a DNS suffix such as
+*.internal.cloudapp.net is known; else --dns-name, default www.microsoft.com).
+- ok: a well-formed answer to our question (NOERROR or NXDOMAIN); for the VM's own name,
+  the answer is one of the VM's addresses.
+- warn: the resolver answers but with SERVFAIL/REFUSED, or the VM's name maps elsewhere.
+- fail: no answer (dropped), refused, blocked locally, or malformed DNS came back.""",
+)
+
+DNS_TCP = CheckSpec(
+    "dns-tcp",
+    "DNS over TCP 53 to the platform resolver",
+    run_dns_tcp,
+    explain="""\
+The same question as dns-udp, over TCP 53 (used for large answers, and allowed for
+non-root users by the guest agent's firewall). Outcomes as for dns-udp.""",
+)
+
+DNS_REVERSE = CheckSpec(
+    "dns-reverse",
+    "No reverse name for the platform address",
+    run_dns_reverse,
+    explain="""\
+Asks for the PTR record of the target through the system resolver (hosts file, then DNS)
+and directly at the target over UDP and TCP, at once.
+- ok: no FQDN comes back (NXDOMAIN or no record): the platform address has none.
+- warn: an FQDN comes back: something else (a custom DNS server, a hosts entry) answers
+  for the platform address; tools that trust reverse names will be misled.
+- fail: no path answered at all (DNS to the platform is down; see dns-udp/dns-tcp).""",
+)

@@ -1,0 +1,144 @@
+"""The result model: plain frozen data, no I/O.
+
+Everything a check finds ends up in a `CheckResult`; a whole run is a `Report`.
+Renderers and the diagnosis read these and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PLATFORM_ADDRESS = "168.63.129.16"
+IMDS_ADDRESS = "169.254.169.254"
+
+# JSON-compatible values only: evidence is rendered verbatim into every report.
+Evidence = Mapping[str, Any]
+
+
+class Status(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+    @property
+    def exit_code(self) -> int:
+        """Monitoring-plugin exit code this status alone would give."""
+        return _EXIT_CODES[self]
+
+
+# skip is "could not run here" and does not fail a run by itself; error is our own
+# failure and is reported like a fail, because the question stayed unanswered.
+_EXIT_CODES = {Status.OK: 0, Status.SKIP: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 2}
+
+EXIT_OK, EXIT_WARN, EXIT_FAIL, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: str
+    title: str
+    status: Status
+    finding: str
+    evidence: Evidence = field(default_factory=dict)
+    fix: str | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.check_id,
+            "title": self.title,
+            "status": self.status.value,
+            "finding": self.finding,
+            "evidence": dict(self.evidence),
+            "fix": self.fix,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One line of the diagnosis: what is most likely wrong and what to do."""
+
+    summary: str
+    fix: str
+    evidence: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "fix": self.fix,
+            "evidence": list(self.evidence),
+            "checks": list(self.checks),
+        }
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Logical platform ports mapped to the ports really probed.
+
+    Checks are named after the logical port (`tcp-80`); tests point the same code
+    paths at servers on 127.0.0.1 by changing the real port only.
+    """
+
+    http: int = 80
+    host_plugin: int = 32526
+    dns: int = 53
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    target: str = PLATFORM_ADDRESS
+    timeout_s: float = 5.0
+    ports: Ports = Ports()
+    dns_name: str | None = None  # asked when no DNS suffix is known
+    only: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+
+
+class Deadline:
+    """One absolute deadline for the whole run, shared by every check."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self._clock())
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    target: str
+    started_at: float  # unix time
+    duration_s: float
+    results: tuple[CheckResult, ...]
+    causes: tuple[Cause, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    @property
+    def status(self) -> Status:
+        """The worst status of the run, in exit-code order."""
+        worst = Status.OK
+        for result in self.results:
+            if result.status.exit_code > worst.exit_code:
+                worst = result.status
+        return worst
+
+    @property
+    def exit_code(self) -> int:
+        return max((r.status.exit_code for r in self.results), default=EXIT_OK)
+
+    def result(self, check_id: str) -> CheckResult | None:
+        return next((r for r in self.results if r.check_id == check_id), None)

@@ -1,0 +1,68 @@
+"""DNS queries over UDP and TCP, bounded by the deadline, with garbage told apart from silence."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from wirecheck.net.errors import NetOutcome, classify_exception, describe
+
+Transport = Callable[..., dns.message.Message]
+
+
+@dataclass(frozen=True)
+class DnsResult:
+    outcome: NetOutcome  # CONNECTED: a well-formed answer to our question came back
+    rcode: str | None = None  # NOERROR, NXDOMAIN, SERVFAIL, ...
+    answers: tuple[str, ...] = ()
+    detail: str = ""
+    latency_s: float = 0.0
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome is NetOutcome.CONNECTED
+
+
+def query(
+    name: str,
+    rdtype: str,
+    server: str,
+    port: int,
+    transport: str,
+    timeout_s: float,
+) -> DnsResult:
+    """Ask `server` one question over `transport` ("udp" or "tcp")."""
+    send: Transport = dns.query.udp if transport == "udp" else dns.query.tcp
+    question = dns.message.make_query(name, rdtype)
+    started = time.monotonic()
+    try:
+        # timeout=None would wait forever in dnspython: always pass what is left.
+        reply = send(question, server, timeout=max(timeout_s, 0.001), port=port)
+    except dns.exception.Timeout:
+        return DnsResult(NetOutcome.TIMEOUT, detail="no answer", latency_s=_since(started))
+    except (dns.exception.DNSException, EOFError, ValueError, UnicodeError) as exc:
+        # dnspython raises these for malformed wire data, a wrong id or a wrong question.
+        return DnsResult(NetOutcome.BAD_RESPONSE, detail=describe(exc), latency_s=_since(started))
+    except OSError as exc:
+        return DnsResult(classify_exception(exc), detail=describe(exc), latency_s=_since(started))
+    wanted = dns.rdatatype.from_text(rdtype)
+    answers = tuple(
+        rdata.to_text() for rrset in reply.answer if rrset.rdtype == wanted for rdata in rrset
+    )
+    return DnsResult(
+        NetOutcome.CONNECTED,
+        rcode=dns.rcode.to_text(reply.rcode()),
+        answers=answers,
+        latency_s=_since(started),
+    )
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started

@@ -1,0 +1,64 @@
+"""Translate socket errors into the outcomes a person can act on."""
+
+from __future__ import annotations
+
+import enum
+import errno
+
+
+class NetOutcome(enum.StrEnum):
+    CONNECTED = "connected"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    BLOCKED = "blocked"  # EPERM/EACCES: a local firewall rule or policy said no
+    BAD_RESPONSE = "bad-response"
+    ERROR = "error"
+
+
+_BY_ERRNO = {
+    errno.ECONNREFUSED: NetOutcome.REFUSED,
+    errno.ECONNRESET: NetOutcome.REFUSED,
+    errno.ETIMEDOUT: NetOutcome.TIMEOUT,
+    errno.EHOSTUNREACH: NetOutcome.UNREACHABLE,
+    errno.ENETUNREACH: NetOutcome.UNREACHABLE,
+    errno.EHOSTDOWN: NetOutcome.UNREACHABLE,
+    errno.EADDRNOTAVAIL: NetOutcome.UNREACHABLE,
+    errno.EPERM: NetOutcome.BLOCKED,
+    errno.EACCES: NetOutcome.BLOCKED,
+}
+
+# What each outcome means for the person at the console.
+MEANING = {
+    NetOutcome.CONNECTED: "connected",
+    NetOutcome.REFUSED: "refused: something answered with a reset or port-unreachable",
+    NetOutcome.TIMEOUT: "timed out: packets are silently dropped on the way (or by the host)",
+    NetOutcome.UNREACHABLE: "unreachable: no route, or a router said the host cannot be reached",
+    NetOutcome.BLOCKED: "blocked locally: the kernel refused to send (a local firewall rule)",
+    NetOutcome.BAD_RESPONSE: "answered with something that is not a valid response",
+    NetOutcome.ERROR: "failed",
+}
+
+
+def classify_errno(code: int | None) -> NetOutcome:
+    if code is None:
+        return NetOutcome.ERROR
+    if code == 0:
+        return NetOutcome.CONNECTED
+    return _BY_ERRNO.get(code, NetOutcome.ERROR)
+
+
+def classify_exception(exc: BaseException) -> NetOutcome:
+    if isinstance(exc, TimeoutError):
+        return NetOutcome.TIMEOUT
+    if isinstance(exc, OSError):
+        return classify_errno(exc.errno)
+    return NetOutcome.ERROR
+
+
+def describe(exc: BaseException) -> str:
+    """`ECONNREFUSED (Connection refused)` style text for evidence."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        return f"{name} ({exc.strerror})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,127 @@
+"""A bounded HTTP/1.1 GET for the platform endpoints.
+
+Why not a general HTTP client: we must (1) never use a proxy, whatever the environment
+says, (2) bound the *whole* exchange by the run's deadline, including a server that
+trickles one byte at a time, and (3) cap the body. http.client on a socket we connected
+ourselves gives all three, and connect errors keep their errno meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from wirecheck.model import Deadline
+from wirecheck.net import tcp
+from wirecheck.net.errors import NetOutcome, describe
+from wirecheck.system import SocketFactory
+
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    connect: tcp.ConnectResult
+    outcome: NetOutcome  # CONNECTED when a full response arrived
+    status: int | None = None
+    reason: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    truncated: bool = False  # the body was longer than the cap
+    detail: str = ""
+    elapsed_s: float = 0.0
+
+
+def get(
+    host: str,
+    port: int,
+    path: str,
+    deadline: Deadline,
+    *,
+    headers: Mapping[str, str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    socket_factory: SocketFactory = socket.socket,
+) -> HttpResult:
+    started = time.monotonic()
+    connected, sock = tcp.connect(host, port, deadline.remaining(), socket_factory)
+    if sock is None:
+        return HttpResult(connected, connected.outcome, elapsed_s=time.monotonic() - started)
+    conn = http.client.HTTPConnection(host, port)
+    conn.sock = sock
+    sock.setblocking(True)
+    try:
+        with _shutdown_at(sock, deadline):
+            sock.settimeout(max(deadline.remaining(), 0.001))
+            conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
+            response = conn.getresponse()
+            body, truncated = _read_capped(response, sock, deadline, max_body)
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        outcome = NetOutcome.TIMEOUT if deadline.expired else _outcome_of(exc)
+        return HttpResult(
+            connected,
+            outcome,
+            detail=describe(exc) if not deadline.expired else "the deadline passed mid-response",
+            elapsed_s=time.monotonic() - started,
+        )
+    finally:
+        conn.close()
+    return HttpResult(
+        connected,
+        NetOutcome.CONNECTED,
+        status=response.status,
+        reason=response.reason,
+        headers={k.lower(): v for k, v in response.getheaders()},
+        body=body,
+        truncated=truncated,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+def _read_capped(
+    response: http.client.HTTPResponse, sock: socket.socket, deadline: Deadline, cap: int
+) -> tuple[bytes, bool]:
+    """Read at most `cap` bytes; read1 returns what has arrived, so a trickle cannot stall us."""
+    body = bytearray()
+    while len(body) <= cap:
+        sock.settimeout(max(deadline.remaining(), 0.001))
+        chunk = response.read1(cap + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    truncated = len(body) > cap
+    return bytes(body[:cap]), truncated
+
+
+@contextlib.contextmanager
+def _shutdown_at(sock: socket.socket, deadline: Deadline) -> Iterator[None]:
+    """Shut the socket down when the deadline passes: wakes any blocked read at once.
+
+    Socket timeouts bound each read; this bounds the sum (slow headers byte by byte).
+    """
+
+    def _shutdown() -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(deadline.remaining(), _shutdown)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _outcome_of(exc: BaseException) -> NetOutcome:
+    if isinstance(exc, http.client.HTTPException):
+        return NetOutcome.BAD_RESPONSE
+    if isinstance(exc, TimeoutError):
+        return NetOutcome.TIMEOUT
+    if isinstance(exc, ConnectionResetError):
+        return NetOutcome.REFUSED
+    return NetOutcome.ERROR

@@ -1,0 +1,1 @@
+"""Facts about the machine. Parsers take text, so every platform's formats are tested anywhere."""

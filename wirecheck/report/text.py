@@ -1,0 +1,77 @@
+"""The classic `168-63-129-16_test.txt`: first what the manual procedure writes, same headers,
+same order, so support staff find what they know; then wirecheck's own sections."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from wirecheck.model import CheckResult, Report
+
+RULE = "=" * 72
+
+
+def render_text(report: Report, known_checks: frozenset[str]) -> str:
+    """`known_checks`: ids this wirecheck has, to tell "not run" from "not built yet"."""
+    lines: list[str] = []
+    lines += ["Testing 80 Port 80", *_trace_section(report, "trace-80", known_checks)]
+    lines += ["Testing 80 Port 32526", *_trace_section(report, "trace-32526", known_checks)]
+    lines += ["Test Versions", *_versions_section(report.result("wire-versions"))]
+    lines += ["", RULE, f"wirecheck {report.version}: {report.status.value.upper()}", RULE]
+    lines += _diagnosis_section(report)
+    lines += ["", "Checks", "------"]
+    for result in report.results:
+        lines += _check_section(result)
+    lines += ["", "Facts", "-----"]
+    started = datetime.fromtimestamp(report.started_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    facts = {"target": report.target, "started": started, **report.facts}
+    facts["duration_s"] = round(report.duration_s, 3)
+    lines += [f"{key}: {value}" for key, value in facts.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _trace_section(report: Report, check_id: str, known: frozenset[str]) -> list[str]:
+    result = report.result(check_id)
+    if result is None:
+        if check_id in known:
+            return [f"traceroute not run: {check_id} was not selected in this run"]
+        return ["traceroute not run: this version of wirecheck has no TCP traceroute yet"]
+    text = result.evidence.get("traceroute_text")
+    if isinstance(text, str) and text:
+        return text.rstrip("\n").splitlines()
+    return [f"traceroute not run: {result.status.value}: {result.finding}"]
+
+
+def _versions_section(result: CheckResult | None) -> list[str]:
+    if result is None:
+        return ["versions not fetched: wire-versions was not selected in this run"]
+    body = result.evidence.get("body")
+    if isinstance(body, str) and body:
+        return body.rstrip("\n").splitlines()
+    return [f"no versions answer: {result.finding}"]
+
+
+def _diagnosis_section(report: Report) -> list[str]:
+    lines = ["", "Diagnosis", "---------"]
+    for number, cause in enumerate(report.causes, 1):
+        lines.append(f"{number}. {cause.summary}")
+        lines += [f"   evidence: {item}" for item in cause.evidence]
+        lines.append(f"   fix: {cause.fix}")
+    return lines
+
+
+def _check_section(result: CheckResult) -> list[str]:
+    lines = [
+        "",
+        f"[{result.status.value.upper()}] {result.check_id}: {result.title} "
+        f"({result.duration_s * 1000:.0f} ms)",
+        f"  finding: {result.finding}",
+    ]
+    for key, value in result.evidence.items():
+        if key in ("body", "traceroute_text"):  # already shown in full above
+            continue
+        shown = value if isinstance(value, str | int | float) else json.dumps(value)
+        lines.append(f"  {key}: {shown}")
+    if result.fix:
+        lines.append(f"  fix: {result.fix}")
+    return lines

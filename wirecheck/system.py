@@ -1,0 +1,123 @@
+"""The I/O seam: everything a check reads from or does to the machine goes through `System`.
+
+Each field has a real default; tests pass fakes instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+SocketFactory = Callable[[int, int], socket.socket]
+
+# Files we read are small configuration and log files; a cap keeps a hostile or huge
+# file (a multi-GB log) from costing memory or time.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int | None  # None: did not run or did not finish
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None  # why it did not run or finish, in plain words
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
+    """Read at most `limit` bytes of a text file; undecodable bytes are replaced, not fatal."""
+    with open(path, "rb") as handle:
+        return handle.read(limit).decode("utf-8", errors="replace")
+
+
+def run_command(argv: Sequence[str], timeout_s: float) -> CommandResult:
+    """Run a command without a shell, bounded in time; never raises."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            list(argv),
+            capture_output=True,
+            timeout=max(timeout_s, 0.01),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        return CommandResult(tuple(argv), None, error=f"{argv[0]} is not installed")
+    except subprocess.TimeoutExpired:
+        return CommandResult(
+            tuple(argv), None, error=f"{argv[0]} did not finish within {timeout_s:.1f} s"
+        )
+    except OSError as exc:
+        return CommandResult(tuple(argv), None, error=f"{argv[0]} could not run: {exc}")
+    return CommandResult(
+        tuple(argv),
+        done.returncode,
+        done.stdout.decode("utf-8", errors="replace"),
+        done.stderr.decode("utf-8", errors="replace"),
+        duration_s=time.monotonic() - started,
+    )
+
+
+def is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is not None:
+        return bool(geteuid() == 0)
+    import ctypes  # Windows: Administrator is the equivalent of root here
+
+    windll = getattr(ctypes, "windll", None)
+    return bool(windll and windll.shell32.IsUserAnAdmin())
+
+
+def interface_addresses() -> dict[str, tuple[str, ...]]:
+    """IPv4 addresses per interface name."""
+    import psutil  # imported here: only checks that need NIC facts pay for it
+
+    return {
+        name: tuple(a.address for a in addrs if a.family == socket.AF_INET)
+        for name, addrs in psutil.net_if_addrs().items()
+    }
+
+
+# glibc's h_errno values that mean "asked, and there is no such record".
+_HOST_NOT_FOUND, _NO_DATA = 1, 4
+
+
+def reverse_lookup(address: str) -> str | None:
+    """The name the system resolver (hosts file, then DNS) gives `address`, or None.
+
+    Raises OSError when the resolver could not be asked (timeout, server failure).
+    """
+    try:
+        return socket.gethostbyaddr(address)[0]
+    except socket.herror as exc:
+        if exc.errno in (_HOST_NOT_FOUND, _NO_DATA):
+            return None
+        raise
+
+
+@dataclass(frozen=True)
+class System:
+    read_text: Callable[[str], str] = read_text
+    run_command: Callable[[Sequence[str], float], CommandResult] = run_command
+    hostname: Callable[[], str] = socket.gethostname
+    is_root: Callable[[], bool] = is_root
+    interface_addresses: Callable[[], dict[str, tuple[str, ...]]] = interface_addresses
+    socket_factory: SocketFactory = socket.socket
+    reverse_lookup: Callable[[str], str | None] = reverse_lookup
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def interface_of(self, address: str) -> str | None:
+        """The interface that holds a local IPv4 address, if any."""
+        for name, addresses in self.interface_addresses().items():
+            if address in addresses:
+                return name
+        return None
