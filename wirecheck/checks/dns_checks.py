@@ -27,7 +27,15 @@ def dns_question(ctx: CheckContext) -> DnsQuestion:
 def _forward(ctx: CheckContext, transport: str) -> Outcome:
     target, port = ctx.config.target, ctx.config.ports.dns
     question = dns_question(ctx)
-    reply = dnsq.query(question.name, "A", target, port, transport, ctx.deadline.remaining())
+    reply = dnsq.query(
+        question.name,
+        "A",
+        target,
+        port,
+        transport,
+        ctx.deadline.remaining(),
+        ctx.system.socket_factory,
+    )
     label = f"DNS over {transport.upper()}"
     evidence: dict[str, object] = {
         "server": f"{target}:{port}/{transport}",
@@ -103,14 +111,14 @@ class PtrLookup:
 
 def run_dns_reverse(ctx: CheckContext) -> Outcome:
     """Ask for the target's PTR three ways at once; any FQDN that comes back is a warning."""
-    target, port = ctx.config.target, ctx.config.ports.dns
+    target = ctx.config.target
     name = dns.reversename.from_address(target).to_text()
     remaining = ctx.deadline.remaining
     lookups = gather(
         {
             "system resolver": lambda: _system_ptr(ctx, target),
-            "direct UDP": lambda: _direct_ptr(name, target, port, "udp", remaining()),
-            "direct TCP": lambda: _direct_ptr(name, target, port, "tcp", remaining()),
+            "direct UDP": lambda: _direct_ptr(ctx, name, "udp", remaining()),
+            "direct TCP": lambda: _direct_ptr(ctx, name, "tcp", remaining()),
         },
         ctx.deadline,
     )
@@ -138,8 +146,9 @@ def run_dns_reverse(ctx: CheckContext) -> Outcome:
     )
 
 
-def _direct_ptr(name: str, server: str, port: int, transport: str, timeout_s: float) -> PtrLookup:
-    reply = dnsq.query(name, "PTR", server, port, transport, timeout_s)
+def _direct_ptr(ctx: CheckContext, name: str, transport: str, timeout_s: float) -> PtrLookup:
+    target, port = ctx.config.target, ctx.config.ports.dns
+    reply = dnsq.query(name, "PTR", target, port, transport, timeout_s, ctx.system.socket_factory)
     if not reply.answered:
         return PtrLookup(False, None, f"{reply.outcome.value}: {reply.detail}")
     found = reply.answers[0].rstrip(".") if reply.answers else None

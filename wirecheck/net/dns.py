@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.exception
@@ -13,8 +13,7 @@ import dns.rcode
 import dns.rdatatype
 
 from wirecheck.net.errors import NetOutcome, classify_exception, describe
-
-Transport = Callable[..., dns.message.Message]
+from wirecheck.system import SocketFactory
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,13 @@ def query(
     port: int,
     transport: str,
     timeout_s: float,
+    socket_factory: SocketFactory = socket.socket,
 ) -> DnsResult:
     """Ask `server` one question over `transport` ("udp" or "tcp")."""
-    send: Transport = dns.query.udp if transport == "udp" else dns.query.tcp
     question = dns.message.make_query(name, rdtype)
     started = time.monotonic()
     try:
-        # timeout=None would wait forever in dnspython: always pass what is left.
-        reply = send(question, server, timeout=max(timeout_s, 0.001), port=port)
+        reply = _exchange(question, server, port, transport, timeout_s, socket_factory)
     except dns.exception.Timeout:
         return DnsResult(NetOutcome.TIMEOUT, detail="no answer", latency_s=_since(started))
     except (dns.exception.DNSException, EOFError, ValueError, UnicodeError) as exc:
@@ -62,6 +60,26 @@ def query(
         answers=answers,
         latency_s=_since(started),
     )
+
+
+def _exchange(
+    question: dns.message.Message,
+    server: str,
+    port: int,
+    transport: str,
+    timeout_s: float,
+    socket_factory: SocketFactory,
+) -> dns.message.Message:
+    # timeout=None would wait forever in dnspython: always pass what is left.
+    timeout = max(timeout_s, 0.001)
+    if transport == "tcp":
+        return dns.query.tcp(question, server, timeout=timeout, port=port)
+    # A connected UDP socket receives the ICMP port-unreachable as ECONNREFUSED, so a
+    # rejecting firewall or a closed port is told apart from a silent drop.
+    with socket_factory(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((server, port))
+        sock.setblocking(False)
+        return dns.query.udp(question, server, timeout=timeout, port=port, sock=sock)
 
 
 def _since(started: float) -> float:
