@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ResultBoard
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
+from wirecheck.net.parallel import gather
 from wirecheck.system import System
 
 # Checks bound their own waits by the deadline and then report; this is how long past
 # the deadline we give them to do so before we give up on them.
 REPORT_GRACE_S = 0.3
+# Prepare hooks delay every probe, so they get a small slice of the run: this share of
+# the deadline, and never more than PREPARE_MAX_S.
+PREPARE_SHARE = 0.2
+PREPARE_MAX_S = 1.0
 
 Listener = Callable[[str, CheckResult | None], None]  # (check id, None when started)
 
@@ -43,13 +49,17 @@ def run_checks(
 
     for spec in specs:
         notify(spec.id, None)
+    context = dataclasses.replace(context, prepared=run_prepare_hooks(specs, context))
+    for spec in specs:
         threading.Thread(
             target=_run_one, args=(spec, context, notify), name=f"check-{spec.id}", daemon=True
         ).start()
 
     results = []
+    # One grace for the whole run, not one per check: eight stuck checks must not add 8 x.
+    give_up = Deadline(deadline.remaining() + REPORT_GRACE_S)
     for spec in specs:
-        result = board.wait(spec.id, deadline.remaining() + REPORT_GRACE_S)
+        result = board.wait(spec.id, give_up.remaining())
         if result is None:
             result = CheckResult(
                 spec.id,
@@ -63,6 +73,27 @@ def run_checks(
             notify(spec.id, result)
         results.append(result)
     return tuple(results)
+
+
+def run_prepare_hooks(specs: Sequence[CheckSpec], context: CheckContext) -> dict[str, object]:
+    """Run every spec's `prepare` hook at once, before any check starts; bounded.
+
+    A hook that raises or is not done in its slice of the deadline leaves no value: its
+    check sees the id missing from `ctx.prepared` and says so.
+    """
+    hooks = {spec.id: spec.prepare for spec in specs if spec.prepare is not None}
+    if not hooks:
+        return {}
+    bound = Deadline(min(PREPARE_MAX_S, context.deadline.remaining() * PREPARE_SHARE))
+    hook_context = dataclasses.replace(context, deadline=bound)
+    values = gather(
+        {check_id: _bind(hook, hook_context) for check_id, hook in hooks.items()}, bound
+    )
+    return {check_id: value for check_id, value in values.items() if value is not None}
+
+
+def _bind(hook: Callable[[CheckContext], object], context: CheckContext) -> Callable[[], object]:
+    return lambda: hook(context)
 
 
 def _run_one(spec: CheckSpec, context: CheckContext, notify: Listener) -> None:

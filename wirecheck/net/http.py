@@ -54,18 +54,23 @@ def get(
     conn = http.client.HTTPConnection(host, port)
     conn.sock = sock
     sock.setblocking(True)
+    cut = threading.Event()  # set when the deadline shut the socket down mid-exchange
     try:
-        with _shutdown_at(sock, deadline):
+        with _shutdown_at(sock, deadline, cut):
             sock.settimeout(max(deadline.remaining(), 0.001))
             conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
             response = conn.getresponse()
             body, truncated = _read_capped(response, sock, deadline, max_body)
+        if cut.is_set():
+            # The shutdown looks like the end of the body to read1: a trickled body was
+            # cut short, not complete.
+            raise TimeoutError("the deadline passed mid-response")
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        outcome = NetOutcome.TIMEOUT if deadline.expired else _outcome_of(exc)
+        late = cut.is_set() or deadline.expired
         return HttpResult(
             connected,
-            outcome,
-            detail=describe(exc) if not deadline.expired else "the deadline passed mid-response",
+            NetOutcome.TIMEOUT if late else _outcome_of(exc),
+            detail="the deadline passed mid-response" if late else describe(exc),
             elapsed_s=time.monotonic() - started,
         )
     finally:
@@ -94,17 +99,21 @@ def _read_capped(
             break
         body += chunk
     truncated = len(body) > cap
+    if not truncated and response.length:
+        # read1 ends quietly when the peer closes early; Content-Length says more was due.
+        raise http.client.IncompleteRead(bytes(body), response.length)
     return bytes(body[:cap]), truncated
 
 
 @contextlib.contextmanager
-def _shutdown_at(sock: socket.socket, deadline: Deadline) -> Iterator[None]:
-    """Shut the socket down when the deadline passes: wakes any blocked read at once.
+def _shutdown_at(sock: socket.socket, deadline: Deadline, cut: threading.Event) -> Iterator[None]:
+    """Shut the socket down when the deadline passes (and set `cut`): wakes any blocked read.
 
     Socket timeouts bound each read; this bounds the sum (slow headers byte by byte).
     """
 
     def _shutdown() -> None:
+        cut.set()
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
 

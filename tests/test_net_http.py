@@ -1,0 +1,142 @@
+"""net.http.get against loopback servers: bounded, capped, never through a proxy."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.servers import (
+    HOST,
+    VERSIONS_XML,
+    BlackholePort,
+    FakeHttpServer,
+    HttpMode,
+    refusing_port,
+)
+from wirecheck.model import Deadline
+from wirecheck.net import http
+from wirecheck.net.errors import NetOutcome
+
+PATH = "/?comp=versions"
+
+
+def test_versions_answer_and_the_request_we_send() -> None:
+    with FakeHttpServer(HttpMode.VERSIONS) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0))
+    assert reply.outcome is NetOutcome.CONNECTED
+    assert reply.connect.connected
+    assert (reply.status, reply.reason) == (200, "OK")
+    assert reply.body == VERSIONS_XML
+    assert not reply.truncated
+    assert reply.headers["content-type"].startswith("text/xml")
+    head = server.requests[0].decode("ascii").split("\r\n")
+    assert head[0] == f"GET {PATH} HTTP/1.1"
+    assert "Connection: close" in head
+    assert f"Host: {HOST}:{server.port}" in head
+
+
+@pytest.mark.parametrize(
+    "variable", ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "https_proxy"]
+)
+def test_proxy_settings_in_the_environment_are_ignored(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # A proxy that would refuse: if the request went there, it would fail.
+    monkeypatch.setenv(variable, f"http://{HOST}:{refusing_port()}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with FakeHttpServer(HttpMode.VERSIONS) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0))
+    assert reply.status == 200
+    # Direct, origin-form request line: a proxy request would carry the absolute URL.
+    assert server.requests[0].startswith(f"GET {PATH} ".encode())
+
+
+def test_http_500() -> None:
+    with FakeHttpServer(HttpMode.HTTP_500) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0))
+    assert reply.outcome is NetOutcome.CONNECTED
+    assert (reply.status, reply.reason) == (500, "Internal Server Error")
+    assert b"InternalError" in reply.body
+
+
+def test_huge_body_is_capped_at_64_kib() -> None:
+    with FakeHttpServer(HttpMode.HUGE, huge_size=4 * 1024 * 1024) as server:
+        started = time.monotonic()
+        reply = http.get(HOST, server.port, PATH, Deadline(5.0))
+        elapsed = time.monotonic() - started
+    assert reply.status == 200
+    assert reply.truncated
+    assert len(reply.body) == http.DEFAULT_MAX_BODY == 64 * 1024
+    assert elapsed < 2.0  # stops reading at the cap, does not drain 4 MiB
+
+
+def test_body_exactly_at_the_cap_is_not_truncated() -> None:
+    body = b"x" * 1000
+    with FakeHttpServer(HttpMode.VERSIONS, body=body) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0), max_body=1000)
+    assert (reply.body, reply.truncated) == (body, False)
+
+
+@pytest.mark.parametrize("trickle_head", [False, True], ids=["body", "head-and-body"])
+def test_trickle_ends_at_the_deadline_as_a_timeout(trickle_head: bool) -> None:
+    with FakeHttpServer(HttpMode.TRICKLE, trickle_s=0.05, trickle_head=trickle_head) as server:
+        started = time.monotonic()
+        reply = http.get(HOST, server.port, PATH, Deadline(0.6))
+        elapsed = time.monotonic() - started
+    # A cut-short body must not pass for a complete one.
+    assert reply.outcome is NetOutcome.TIMEOUT
+    assert reply.status is None
+    assert "deadline" in reply.detail
+    assert 0.58 <= elapsed < 0.9
+
+
+def test_silent_server_times_out_at_the_deadline() -> None:
+    with FakeHttpServer(HttpMode.SILENT) as server:
+        started = time.monotonic()
+        reply = http.get(HOST, server.port, PATH, Deadline(0.3))
+        elapsed = time.monotonic() - started
+    assert reply.connect.connected
+    assert reply.outcome is NetOutcome.TIMEOUT
+    assert 0.28 <= elapsed < 0.7
+
+
+def test_non_http_bytes_are_a_bad_response() -> None:
+    with FakeHttpServer(HttpMode.NOT_HTTP) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0))
+    assert reply.connect.connected
+    assert reply.outcome is NetOutcome.BAD_RESPONSE
+    assert "BadStatusLine" in reply.detail
+    assert reply.status is None
+
+
+def test_a_body_cut_short_by_the_server_is_not_taken_as_complete() -> None:
+    with FakeHttpServer(HttpMode.SHORT_BODY) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0))
+    assert reply.outcome is NetOutcome.BAD_RESPONSE
+    assert "IncompleteRead" in reply.detail
+    assert reply.body == b""
+
+
+def test_refused_keeps_the_connect_result() -> None:
+    reply = http.get(HOST, refusing_port(), PATH, Deadline(2.0))
+    assert reply.outcome is NetOutcome.REFUSED
+    assert reply.connect.outcome is NetOutcome.REFUSED
+    assert reply.connect.errno_name is not None
+
+
+def test_blackholed_connect_times_out_within_the_deadline() -> None:
+    with BlackholePort() as blackhole:
+        started = time.monotonic()
+        reply = http.get(HOST, blackhole.port, PATH, Deadline(0.3))
+        elapsed = time.monotonic() - started
+    assert reply.outcome is NetOutcome.TIMEOUT
+    assert not reply.connect.connected
+    assert elapsed < 0.7
+
+
+def test_extra_headers_are_sent() -> None:
+    with FakeHttpServer(HttpMode.VERSIONS) as server:
+        http.get(HOST, server.port, PATH, Deadline(2.0), headers={"Metadata": "true"})
+    assert b"\r\nMetadata: true\r\n" in server.requests[0]

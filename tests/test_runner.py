@@ -1,0 +1,309 @@
+"""The runner: every check at once under one deadline; nothing can hang or sink the run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.servers import (
+    CORE_IDS,
+    HOST,
+    BlackholePort,
+    DnsMode,
+    FakeDnsServer,
+    FakeHttpServer,
+    fake_system,
+)
+from wirecheck.checks import select
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck.diagnose import NO_PROBLEM, diagnose
+from wirecheck.model import CheckResult, Deadline, Ports, RunConfig, Status
+from wirecheck.net import tcp
+from wirecheck.runner import REPORT_GRACE_S, run_checks
+from wirecheck.session import run_session
+
+CORE = select(frozenset(CORE_IDS), frozenset())
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Set at teardown: a check that 'never returns' ends once its test is over."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def spec(check_id: str, run: Callable[[CheckContext], Outcome], **kwargs: object) -> CheckSpec:
+    return CheckSpec(check_id, f"title of {check_id}", run, explain="test check", **kwargs)  # type: ignore[arg-type]
+
+
+def ok(finding: str = "fine") -> Callable[[CheckContext], Outcome]:
+    return lambda ctx: Outcome(Status.OK, finding)
+
+
+def hang(release: threading.Event) -> Callable[[CheckContext], Outcome]:
+    def run(ctx: CheckContext) -> Outcome:
+        release.wait(60)
+        return Outcome(Status.OK, "too late")
+
+    return run
+
+
+def test_all_core_checks_against_silent_endpoints_end_near_the_deadline(
+    release: threading.Event,
+) -> None:
+    """Five silent endpoints, a 2 s deadline: about 2 s, not the sum of the timeouts."""
+
+    def stuck_resolver(address: str) -> str | None:
+        release.wait(60)  # glibc's resolver stuck on an unreachable server
+        return None
+
+    with BlackholePort() as http, BlackholePort() as plugin, FakeDnsServer(DnsMode.SILENT) as dns:
+        config = RunConfig(
+            target=HOST,
+            timeout_s=2.0,
+            ports=Ports(http=http.port, host_plugin=plugin.port, dns=dns.port),
+        )
+        started = time.monotonic()
+        results = run_checks(CORE, config, system=fake_system(reverse=stuck_resolver))
+        elapsed = time.monotonic() - started
+    assert 1.9 <= elapsed < 3.0, f"took {elapsed:.2f} s"
+    assert tuple(r.check_id for r in results) == CORE_IDS
+    assert {r.status for r in results} == {Status.FAIL}, [(r.check_id, r.finding) for r in results]
+    for result in results[:2]:
+        assert result.evidence["outcome"] == "timeout"
+    assert "before the deadline" in results[2].finding or "timed out" in results[2].finding
+    assert all(result.duration_s < 2.5 for result in results)
+
+
+def test_five_blocking_probes_run_at_once() -> None:
+    with BlackholePort() as blackhole:
+
+        def probe(ctx: CheckContext) -> Outcome:
+            result, _ = tcp.connect(HOST, blackhole.port, ctx.deadline.remaining())
+            return Outcome(Status.FAIL, result.outcome.value)
+
+        specs = [spec(f"probe-{n}", probe) for n in range(5)]
+        started = time.monotonic()
+        results = run_checks(specs, RunConfig(target=HOST, timeout_s=0.6))
+        elapsed = time.monotonic() - started
+    assert [r.finding for r in results] == ["timeout"] * 5
+    assert 0.58 <= elapsed < 1.2  # in sequence: 3 s
+
+
+def test_a_check_that_raises_becomes_an_error_row() -> None:
+    def broken(ctx: CheckContext) -> Outcome:
+        raise KeyError("missing-key")
+
+    results = run_checks(
+        [spec("first", ok()), spec("broken", broken), spec("last", ok())],
+        RunConfig(timeout_s=1.0),
+    )
+    assert [r.status for r in results] == [Status.OK, Status.ERROR, Status.OK]
+    error = results[1]
+    assert (error.check_id, error.title) == ("broken", "title of broken")
+    assert "KeyError" in error.finding and "missing-key" in error.finding
+    assert error.fix
+
+
+def test_a_check_that_never_returns_becomes_an_error_row_at_the_deadline(
+    release: threading.Event,
+) -> None:
+    started = time.monotonic()
+    results = run_checks(
+        [spec("quick", ok()), spec("stuck", hang(release))], RunConfig(timeout_s=0.3)
+    )
+    elapsed = time.monotonic() - started
+    assert results[0].status is Status.OK
+    stuck = results[1]
+    assert stuck.status is Status.ERROR
+    assert "did not finish within the run's 0.3 s deadline" in stuck.finding
+    assert stuck.fix and "--timeout" in stuck.fix
+    assert 0.3 <= elapsed < 0.3 + REPORT_GRACE_S + 0.3
+
+
+def test_many_stuck_checks_cost_one_grace_not_one_each(release: threading.Event) -> None:
+    specs = [spec(f"stuck-{n}", hang(release)) for n in range(8)]
+    started = time.monotonic()
+    results = run_checks(specs, RunConfig(timeout_s=0.3))
+    elapsed = time.monotonic() - started
+    assert {r.status for r in results} == {Status.ERROR}
+    assert elapsed < 0.3 + REPORT_GRACE_S + 0.3, f"took {elapsed:.2f} s"
+
+
+def test_a_late_result_does_not_replace_the_error_row(release: threading.Event) -> None:
+    seen: list[tuple[str, CheckResult | None]] = []
+    results = run_checks(
+        [spec("stuck", hang(release))],
+        RunConfig(timeout_s=0.2),
+        listener=lambda check_id, result: seen.append((check_id, result)),
+    )
+    release.set()  # the stuck check now returns "too late"
+    time.sleep(0.1)
+    assert results[0].status is Status.ERROR
+    finished = [result for _id, result in seen if result is not None]
+    assert len(finished) == 1 and finished[0].status is Status.ERROR
+
+
+def test_results_come_back_in_spec_order_whatever_the_finish_order() -> None:
+    def after(seconds: float) -> Callable[[CheckContext], Outcome]:
+        def run(ctx: CheckContext) -> Outcome:
+            time.sleep(seconds)
+            return Outcome(Status.OK, f"{seconds}")
+
+        return run
+
+    results = run_checks(
+        [spec("slow", after(0.3)), spec("mid", after(0.15)), spec("fast", after(0.0))],
+        RunConfig(timeout_s=2.0),
+    )
+    assert [r.check_id for r in results] == ["slow", "mid", "fast"]
+    assert results[0].duration_s >= 0.3
+
+
+def test_listener_hears_every_start_and_one_result_each() -> None:
+    seen: list[tuple[str, Status | None]] = []
+    lock = threading.Lock()
+
+    def listener(check_id: str, result: CheckResult | None) -> None:
+        with lock:
+            seen.append((check_id, result.status if result else None))
+
+    run_checks([spec("a", ok()), spec("b", ok())], RunConfig(timeout_s=1.0), listener=listener)
+    assert sorted(seen, key=str) == sorted(
+        [("a", None), ("b", None), ("a", Status.OK), ("b", Status.OK)], key=str
+    )
+    assert seen.index(("a", None)) < seen.index(("a", Status.OK))
+
+
+def test_wait_for_gets_another_checks_result_without_waiting_on_the_clock() -> None:
+    def first(ctx: CheckContext) -> Outcome:
+        time.sleep(0.2)
+        return Outcome(Status.OK, "connected", {"local_address": "127.0.0.1:5555"})
+
+    def second(ctx: CheckContext) -> Outcome:
+        other = ctx.wait_for("first")
+        assert other is not None
+        return Outcome(Status.OK, f"saw {other.evidence['local_address']}")
+
+    started = time.monotonic()
+    results = run_checks([spec("second", second), spec("first", first)], RunConfig(timeout_s=5))
+    assert results[0].finding == "saw 127.0.0.1:5555"
+    assert time.monotonic() - started < 1.0  # not the 5 s deadline
+
+
+def test_wait_for_a_check_not_in_the_run_is_none_at_once() -> None:
+    def asks(ctx: CheckContext) -> Outcome:
+        started = time.monotonic()
+        other = ctx.wait_for("tcp-80")
+        return Outcome(Status.OK, f"{other} after {time.monotonic() - started:.2f}")
+
+    results = run_checks([spec("asks", asks)], RunConfig(timeout_s=5))
+    assert results[0].finding.startswith("None after 0.0")
+
+
+def test_wait_for_a_stuck_check_ends_at_the_deadline(release: threading.Event) -> None:
+    def asks(ctx: CheckContext) -> Outcome:
+        return Outcome(Status.WARN, f"got {ctx.wait_for('stuck')}")
+
+    started = time.monotonic()
+    results = run_checks(
+        [spec("asks", asks), spec("stuck", hang(release))], RunConfig(timeout_s=0.4)
+    )
+    assert results[0].finding == "got None"
+    assert results[1].status is Status.ERROR
+    assert time.monotonic() - started < 0.4 + REPORT_GRACE_S + 0.3
+
+
+def test_an_expired_deadline_still_returns_a_row_per_check(release: threading.Event) -> None:
+    results = run_checks(
+        [spec("a", hang(release)), spec("b", ok())],
+        RunConfig(timeout_s=1.0),
+        deadline=Deadline(0.0),
+    )
+    assert [r.check_id for r in results] == ["a", "b"]
+    assert results[0].status is Status.ERROR
+
+
+def test_prepare_hooks_run_first_and_a_failed_hook_leaves_no_value(
+    release: threading.Event,
+) -> None:
+    order: list[str] = []
+
+    def prepare(ctx: CheckContext) -> object:
+        order.append("prepare")
+        return "before"
+
+    def broken_prepare(ctx: CheckContext) -> object:
+        raise OSError("no iptables")
+
+    def stuck_prepare(ctx: CheckContext) -> object:
+        release.wait(60)
+        return "never"
+
+    def report(ctx: CheckContext) -> Outcome:
+        order.append("run")
+        return Outcome(Status.OK, repr(sorted(ctx.prepared.items())))
+
+    started = time.monotonic()
+    results = run_checks(
+        [
+            spec("a", report, prepare=prepare),
+            spec("b", ok(), prepare=broken_prepare),
+            spec("c", ok(), prepare=stuck_prepare),
+        ],
+        RunConfig(timeout_s=2.0),
+    )
+    assert results[0].finding == "[('a', 'before')]"
+    assert order == ["prepare", "run"]
+    assert time.monotonic() - started < 1.0  # a stuck hook gets a slice, not the run
+
+
+def test_session_builds_a_report_with_a_healthy_diagnosis() -> None:
+    with (
+        FakeHttpServer() as http,
+        FakeDnsServer(DnsMode.ANSWER, records={"vm1.abc.internal.cloudapp.net": "10.0.0.4"}) as dns,
+    ):
+        config = RunConfig(
+            target=HOST,
+            timeout_s=3.0,
+            ports=Ports(http.port, http.port, dns.port),
+            only=frozenset(CORE_IDS),
+        )
+        report = run_session(config, system=fake_system())
+    assert report.exit_code == 0, [(r.check_id, r.finding) for r in report.results]
+    assert report.causes == (NO_PROBLEM,)
+    assert report.target == HOST
+    assert report.facts["hostname"] == "vm1"
+    assert report.facts["root"] is True
+    assert report.version
+
+
+def _row(check_id: str, status: Status) -> CheckResult:
+    return CheckResult(check_id, f"title {check_id}", status, f"{status} finding", fix="do x")
+
+
+def test_diagnosis_of_a_healthy_run_is_one_no_problem_cause() -> None:
+    rows = [_row("tcp-80", Status.OK), _row("dns-udp", Status.OK), _row("x", Status.SKIP)]
+    causes = diagnose(rows)
+    assert len(causes) == 1
+    assert "No problem found" in causes[0].summary
+
+
+def test_diagnosis_puts_failures_first() -> None:
+    rows = [
+        _row("dns-reverse", Status.WARN),
+        _row("tcp-80", Status.OK),
+        _row("wire-versions", Status.ERROR),
+        _row("dns-udp", Status.FAIL),
+    ]
+    causes = diagnose(rows)
+    assert causes
+    assert "No problem found" not in " ".join(c.summary for c in causes)
+    assert causes[0].checks and causes[0].checks[0] == "dns-udp"
+    warned = [n for n, c in enumerate(causes) if "dns-reverse" in c.checks]
+    failed = [n for n, c in enumerate(causes) if "dns-udp" in c.checks]
+    assert failed and (not warned or failed[0] < warned[0])
