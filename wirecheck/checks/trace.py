@@ -1,0 +1,234 @@
+"""trace-80 and trace-32526: TCP traceroute to the platform's ports.
+
+On Azure the platform address is one hop away; a hop in between is an appliance or a
+wrong route. The result carries the trace in `traceroute -T` text form (the classic
+report's `Testing 80 Port ...` sections) and as structured hops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck.model import Deadline, Status
+from wirecheck.net.parallel import gather
+from wirecheck.net.traceroute import (
+    KERNEL,
+    RAW,
+    Engine,
+    EngineUnavailable,
+    TraceRequest,
+    TraceRun,
+    choose_engine,
+)
+from wirecheck.platform.routes import KernelRoute, kernel_route
+from wirecheck.trace import Hop, TracePlan, classify, render_traceroute
+
+# Reverse names for the hops (traceroute's default, non `-n` form) get this much of what
+# is left of the deadline, at most; a hop whose name is not back in time shows its address,
+# as traceroute does when a lookup fails.
+NAMES_BUDGET_S = 0.5
+ROUTE_LOOKUP_S = 1.0
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: Engine
+    request: TraceRequest
+    notes: tuple[str, ...] = ()
+
+
+EngineFactory = Callable[[str, CheckContext, TraceRequest], EngineChoice]
+
+
+def make_engine(name: str, ctx: CheckContext, request: TraceRequest) -> EngineChoice:
+    """The engine `name`, ready to run; the raw engine falls back to the kernel engine
+    (with a note saying why) when scapy, the route lookup or raw sockets are missing."""
+    from wirecheck.net.traceroute.kernel import KernelEngine
+
+    kernel = KernelEngine(ctx.system.socket_factory)
+    if name != RAW:
+        return EngineChoice(kernel, request)
+    scapy, route = _load_scapy_and_route(ctx, request.target)
+    if isinstance(route, str):
+        return EngineChoice(kernel, request, (f"raw engine not used: {route}",))
+    if isinstance(scapy, BaseException):
+        return EngineChoice(
+            kernel, request, (f"raw engine not used: scapy could not be imported ({scapy})",)
+        )
+    from wirecheck.net.traceroute.raw import RawEngine
+
+    routed = replace(request, interface=route.interface, source=route.source)
+    return EngineChoice(
+        _FallbackEngine(RawEngine(scapy), kernel),
+        routed,
+        (f"kernel route: {route.text}",),
+    )
+
+
+class _FallbackEngine:
+    """The raw engine, or the kernel engine when raw sockets cannot be opened here (root
+    without CAP_NET_RAW, e.g. in a container)."""
+
+    def __init__(self, raw: Engine, kernel: Engine) -> None:
+        self.raw, self.kernel = raw, kernel
+        self.name = raw.name
+        self.note: str | None = None
+
+    def trace(self, request: TraceRequest, deadline: Deadline) -> TraceRun:
+        try:
+            return self.raw.trace(request, deadline)
+        except EngineUnavailable as exc:
+            self.note = f"raw engine not used: {exc}"
+            return self.kernel.trace(replace(request, interface=None, source=None), deadline)
+
+
+def _load_scapy_and_route(ctx: CheckContext, target: str) -> tuple[Any, KernelRoute | str]:
+    """Import scapy while `ip route get` runs: the import is the slow part (~0.5 s)."""
+    from wirecheck.net.traceroute.raw import import_scapy
+
+    loaded: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            loaded["scapy"] = import_scapy()
+        except Exception as exc:  # ImportError, or scapy failing at import on this host
+            loaded["scapy"] = exc
+
+    loader = threading.Thread(target=load, name="import-scapy", daemon=True)
+    loader.start()
+    route = kernel_route(ctx.system, target, min(ROUTE_LOOKUP_S, ctx.deadline.remaining()))
+    if isinstance(route, KernelRoute) and not (route.interface and route.source):
+        route = f"`ip route get {target}` named no interface or source address ({route.text})"
+    loader.join(ctx.deadline.remaining())
+    if "scapy" not in loaded:
+        return TimeoutError("the run's deadline passed while scapy was loading"), route
+    return loaded["scapy"], route
+
+
+def run_trace(
+    ctx: CheckContext,
+    port: int,
+    service: str,
+    engines: EngineFactory = make_engine,
+    platform: str = sys.platform,
+) -> Outcome:
+    target = ctx.config.target
+    try:
+        ipaddress.IPv4Address(target)
+    except ValueError:
+        return Outcome(
+            Status.SKIP,
+            f"TCP traceroute needs an IPv4 address as target, not {target!r}",
+            {"target": target},
+            fix="Run with --target set to the address (e.g. 168.63.129.16).",
+        )
+    engine_name, why = choose_engine(ctx.system.is_root(), platform)
+    if engine_name is None:
+        return Outcome(
+            Status.SKIP,
+            why,
+            {"target": f"{target}:{port}"},
+            fix=f"Trace by hand: `Test-NetConnection {target} -Port {port} -TraceRoute` shows "
+            f"the path (ICMP), and `Find-NetRoute -RemoteIPAddress {target}` the route used; "
+            "on Linux wirecheck traces TCP itself.",
+        )
+    request = TraceRequest(target, port, TracePlan())
+    choice = engines(engine_name, ctx, request)
+    run = choice.engine.trace(choice.request, ctx.deadline)
+    notes = list(choice.notes)
+    fallback = getattr(choice.engine, "note", None)
+    if isinstance(fallback, str):
+        notes.append(fallback)
+    names = hop_names(ctx, run.hops)
+    text = render_traceroute(target, run.hops, run.max_hops, names=names)
+    verdict = classify(
+        run.hops, target, port, stopped_reason=run.stopped_reason, deadline_hit=run.deadline_hit
+    )
+    evidence: dict[str, object] = {
+        "target": f"{target}:{port}",
+        "engine": run.engine,
+        "engine_reason": why,
+        "hops": [hop.to_dict() for hop in run.hops],
+        "max_hops": run.max_hops,
+        "probes_sent": run.probes_sent,
+        "trace_ms": round(run.duration_s * 1000, 1),
+        "ended_at_deadline": run.deadline_hit,
+        "traceroute_text": text,
+    }
+    if choice.request.interface:
+        evidence["interface"] = choice.request.interface
+        evidence["source"] = choice.request.source
+    if notes:
+        evidence["notes"] = notes
+    fix = verdict.fix
+    if (
+        verdict.status is Status.FAIL
+        and run.engine == KERNEL
+        and not ctx.system.is_root()
+        and not any(hop.address for hop in run.hops)
+    ):
+        fix = (
+            "Run wirecheck as root: the Azure guest agent's firewall drops TCP to "
+            f"{target} from non-root users, so unprivileged probes see nothing. " + (fix or "")
+        ).strip()
+    finding = f"{service}: {verdict.finding} [{run.engine} engine]"
+    return Outcome(verdict.status, finding, evidence, fix)
+
+
+def hop_names(ctx: CheckContext, hops: tuple[Hop, ...]) -> dict[str, str]:
+    """Reverse names for the hop addresses, as traceroute shows them without `-n`."""
+    addresses = sorted({a for hop in hops for a in hop.addresses})
+    budget = Deadline(min(NAMES_BUDGET_S, ctx.deadline.remaining()))
+    if not addresses or budget.expired:
+        return {}
+    lookup = ctx.system.reverse_lookup
+    found = gather({a: _bind(lookup, a) for a in addresses}, budget)
+    return {address: name for address, name in found.items() if name}
+
+
+def _bind(lookup: Callable[[str], str | None], address: str) -> Callable[[], str | None]:
+    return lambda: lookup(address)
+
+
+def run_trace_80(ctx: CheckContext) -> Outcome:
+    return run_trace(ctx, ctx.config.ports.http, "TCP 80")
+
+
+def run_trace_32526(ctx: CheckContext) -> Outcome:
+    return run_trace(ctx, ctx.config.ports.host_plugin, "TCP 32526")
+
+
+_EXPLAIN = """\
+TCP traceroute to the target's port {port}: SYN probes with TTL 1, 2, 3... sent at once,
+each answered by a router (ICMP time exceeded) or by the target (SYN-ACK or RST). As root
+the raw engine sends half-open probes (scapy) on the interface the kernel's route names;
+otherwise the kernel engine makes one TCP connect per TTL and reads the router's ICMP from
+the socket's error queue. The engine used is in the evidence. The trace stops as soon as
+the target answered and every lower hop is accounted for, and never runs past the deadline.
+The text form is what `traceroute -T -p {port}` prints (the classic report shows it).
+- ok: the target answered at hop 1 (on Azure it is one hop away).
+- warn: the target answered at a later hop: the hops in between (named) are an appliance
+  or a wrong route; check `ip route get <target>`, UDRs and NVAs.
+- fail: the target never answered; the finding says what the last answering hop said
+  (time exceeded: dropped after it; unreachable: it refused to forward).
+- skip: no engine here (Windows in this version) or the target is not an IPv4 address."""
+
+TRACE_80 = CheckSpec(
+    "trace-80",
+    "TCP traceroute to port 80",
+    run_trace_80,
+    explain=_EXPLAIN.format(port=80),
+)
+
+TRACE_32526 = CheckSpec(
+    "trace-32526",
+    "TCP traceroute to port 32526",
+    run_trace_32526,
+    explain=_EXPLAIN.format(port=32526),
+)
