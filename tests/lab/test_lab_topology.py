@@ -1,0 +1,134 @@
+"""The build plan: every command acts inside a lab namespace, links only join lab namespaces."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import fixture_text
+from wirecheck.lab import topology
+from wirecheck.lab.names import lab_names, vm_fqdn
+from wirecheck.lab.scenarios import SCENARIOS, Scenario, scenario
+from wirecheck.platform.leases import parse_dhclient_leases
+from wirecheck.platform.resolv import choose_question, parse_resolv_conf
+
+NAMES = lab_names("t1")
+
+
+def _plan(item: Scenario) -> topology.Plan:
+    return topology.plan(NAMES, item, "myvm.example.org")
+
+
+def _namespace_of(argv: tuple[str, ...]) -> str:
+    """The namespace a planned command acts in; fails for anything else."""
+    if argv[:3] == ("ip", "netns", "add"):
+        return argv[3]
+    if argv[:2] == ("ip", "-n"):
+        return argv[2]
+    if argv[:3] == ("ip", "netns", "exec"):
+        return argv[3]
+    raise AssertionError(f"command does not name its namespace: {argv}")
+
+
+@pytest.mark.parametrize("item", SCENARIOS, ids=lambda s: s.name)
+def test_every_command_acts_inside_a_lab_namespace(item: Scenario) -> None:
+    built = _plan(item)
+    for argv in built.commands:
+        assert _namespace_of(argv) in built.namespaces, argv
+
+
+@pytest.mark.parametrize("item", SCENARIOS, ids=lambda s: s.name)
+def test_links_are_veth_pairs_between_lab_namespaces_with_short_names(item: Scenario) -> None:
+    built = _plan(item)
+    links = [argv for argv in built.commands if argv[3:5] == ("link", "add")]
+    assert links
+    for argv in links:
+        assert "veth" in argv
+        peer_ns = argv[argv.index("netns") + 1]
+        assert peer_ns in built.namespaces and peer_ns != argv[2]
+        for name in (argv[5], argv[argv.index("peer") + 2]):
+            assert len(name) <= 15
+
+
+def test_only_the_appliance_forwards() -> None:
+    built = _plan(scenario("appliance-hop"))
+    assert built.namespaces == NAMES.namespaces
+    forwarding = {
+        argv[3]: argv[-1] for argv in built.commands if argv[-1].startswith("net.ipv4.ip_forward")
+    }
+    assert forwarding == {
+        NAMES.vm: "net.ipv4.ip_forward=0",
+        NAMES.host: "net.ipv4.ip_forward=0",
+        NAMES.appliance: "net.ipv4.ip_forward=1",
+    }
+    assert NAMES.appliance not in _plan(scenario("healthy")).namespaces
+
+
+def test_no_namespace_gets_a_default_route_except_the_vm_into_the_lab() -> None:
+    for item in SCENARIOS:
+        for argv in _plan(item).commands:
+            if argv[3:6] == ("route", "add", "default"):
+                assert argv[2] == NAMES.vm
+                assert argv[7] in ("10.1.0.1", "10.1.1.1")
+
+
+def test_vm_routes_like_azure_dhcp_and_the_secondary_override() -> None:
+    healthy = {" ".join(a[3:]) for a in _plan(scenario("healthy")).commands if a[2] == NAMES.vm}
+    assert "route add 168.63.129.16/32 via 10.1.0.1 dev eth0 metric 100" in healthy
+    assert "route add 169.254.169.254/32 via 10.1.0.1 dev eth0 metric 100" in healthy
+    secondary = [" ".join(a) for a in _plan(scenario("route-secondary")).commands]
+    assert any("168.63.129.16/32 via 10.1.1.1 dev eth1 metric 50" in line for line in secondary)
+
+
+def test_host_answers_only_the_primary_subnet() -> None:
+    lines = [" ".join(a) for a in _plan(scenario("healthy")).commands]
+    for address in ("168.63.129.16/32", "169.254.169.254/32"):
+        rule = f"ip netns exec {NAMES.host} iptables -w -A INPUT -d {address} ! -s 10.1.0.0/24"
+        assert any(line.startswith(rule) and line.endswith("-j DROP") for line in lines)
+
+
+@pytest.mark.parametrize("item", SCENARIOS, ids=lambda s: s.name)
+def test_scenario_rules_land_in_their_namespace(item: Scenario) -> None:
+    commands = _plan(item).commands
+    for rule in item.rules:
+        ns = NAMES.vm if rule.where.value == "vm" else NAMES.host
+        assert ("ip", "netns", "exec", ns, *rule.argv()) in commands
+
+
+def test_vm_resolver_config_leads_wirecheck_to_its_own_name() -> None:
+    files = topology.vm_etc_files("myvm.example.org")
+    conf = parse_resolv_conf(files["resolv.conf"])
+    assert conf.nameservers == ("168.63.129.16",)
+    question = choose_question("myvm", conf.search, None)
+    assert question.own_name and question.name == vm_fqdn("myvm.example.org")
+    assert "168.63.129.16" not in files["hosts"]
+    assert f"10.1.0.4 {question.name} myvm" in files["hosts"]
+
+
+def test_dns_records_hold_the_vm_and_an_optional_platform_ptr() -> None:
+    plain = topology.dns_records("MyVM", None)
+    assert plain["a"] == {f"{vm_fqdn('MyVM')}.": "10.1.0.4"}
+    assert "16.129.63.168.in-addr.arpa." not in plain["ptr"]
+    with_ptr = topology.dns_records("MyVM", "x.example")
+    assert with_ptr["ptr"]["16.129.63.168.in-addr.arpa."] == "x.example."
+
+
+def test_lab_lease_is_what_wirechecks_lease_parser_reads_as_option_245() -> None:
+    text = topology.vm_var_lib_files()["dhcp/dhclient.eth0.leases"]
+    (lease,) = parse_dhclient_leases(text, "dhclient.eth0.leases")
+    assert lease.option_245 == "168.63.129.16"
+    assert lease.interface == "eth0"
+    assert lease.expires is not None and lease.expires > datetime.now(UTC)
+
+
+def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:
+    fixture = json.loads(fixture_text("imds-network.json"))
+    mine = topology.imds_network()
+    assert [n["macAddress"] for n in mine["interface"]] == [
+        n["macAddress"] for n in fixture["interface"]
+    ]
+    for nic, expected in zip(mine["interface"], fixture["interface"], strict=True):
+        assert nic["ipv4"]["subnet"] == expected["ipv4"]["subnet"]
+        assert set(nic) == set(expected)

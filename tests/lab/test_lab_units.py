@@ -1,0 +1,120 @@
+"""Preflight, the runner's command line and environment, and the CLI's plain commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+from typer.testing import CliRunner
+
+from wirecheck.lab.cli import lab_app
+from wirecheck.lab.errors import LabError
+from wirecheck.lab.lab import child_env, package_root
+from wirecheck.lab.names import lab_names
+from wirecheck.lab.preflight import preflight
+from wirecheck.lab.run import _timeout_of, in_vm, vm_argv, vm_command
+from wirecheck.lab.scenarios import SCENARIOS, scenario
+from wirecheck.system import CommandResult
+
+NAMES = lab_names("t1")
+
+
+def _ran(ok: bool) -> Callable[[Sequence[str], float], CommandResult]:
+    def run(argv: Sequence[str], _timeout: float) -> CommandResult:
+        return CommandResult(
+            tuple(argv), 0 if ok else 1, "", "" if ok else "Operation not permitted"
+        )
+
+    return run
+
+
+def _everything(_tool: str) -> str | None:
+    return "/usr/sbin/x"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"platform": "darwin"}, "needs Linux network namespaces; this is darwin"),
+        ({"root": lambda: False}, "needs root"),
+        ({"which": lambda tool: None if tool == "ip" else "/x"}, "install iproute2"),
+        ({"which": lambda tool: None if tool == "iptables" else "/x"}, "`iptables`"),
+        ({"run": _ran(False)}, "`ip netns` does not work here (Operation not permitted)"),
+    ],
+)
+def test_preflight_names_the_first_missing_piece(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {
+        "platform": "linux",
+        "root": lambda: True,
+        "which": _everything,
+        "run": _ran(True),
+        **kwargs,
+    }
+    with pytest.raises(LabError) as raised:
+        preflight(**arguments)  # type: ignore[arg-type]
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_preflight_passes_when_all_is_there() -> None:
+    preflight(platform="linux", root=lambda: True, which=_everything, run=_ran(True))
+
+
+def test_root_runs_wirecheck_forced_inside_the_vm_namespace() -> None:
+    argv = vm_argv(NAMES, scenario("healthy"), ["--timeout", "3"], python="/py")
+    assert argv[:4] == ["ip", "netns", "exec", "wcl-t1-vm"]
+    assert argv[-7:] == ["/py", "-m", "wirecheck", "run", "--force", "--timeout", "3"]
+    assert "setpriv" not in argv
+
+
+def test_non_root_scenario_drops_to_nobody_with_read_search_only() -> None:
+    command = vm_command(scenario("agent-firewall-nonroot"), [], python="/py")
+    assert command[:6] == [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]
+    assert command[6:] == ["/py", "-m", "wirecheck", "run", "--force"]
+
+
+def test_vm_entry_overlays_the_lab_lease_before_the_command() -> None:
+    argv = in_vm(NAMES, ["/bin/sh"])
+    assert argv[4:6] == ["sh", "-c"]
+    assert "mount -t overlay" in argv[6] and 'exec "$@"' in argv[6]
+    assert argv[-2:] == [str(NAMES.vm_var_lib), "/bin/sh"]
+
+
+def test_child_env_drops_the_machines_proxies_and_adds_the_scenarios() -> None:
+    base = {"PATH": "/bin", "HTTPS_PROXY": "http://corp:8080", "no_proxy": "x", "PYTHONPATH": "/a"}
+    env = child_env({"http_proxy": "http://10.1.0.99:3128"}, base=base)
+    assert env["PATH"] == "/bin"
+    assert "HTTPS_PROXY" not in env and "no_proxy" not in env
+    assert env["http_proxy"] == "http://10.1.0.99:3128"
+    assert env["PYTHONPATH"].split(":") == [str(package_root()), "/a"]
+
+
+@pytest.mark.parametrize(
+    ("options", "seconds"),
+    [([], 5.0), (["--timeout", "3"], 3.0), (["--timeout=2.5"], 2.5), (["--timeout", "x"], 5.0)],
+)
+def test_the_runner_reads_wirechecks_deadline(options: list[str], seconds: float) -> None:
+    assert _timeout_of(options) == seconds
+
+
+def test_scenarios_command_lists_every_scenario_with_its_expectation() -> None:
+    result = CliRunner().invoke(lab_app, ["scenarios"])
+    assert result.exit_code == 0
+    for item in SCENARIOS:
+        assert item.name in result.output and item.description in result.output
+    assert result.output.count("expect: ") == len(SCENARIOS)
+
+
+def test_a_bad_scenario_is_one_line_and_exit_3() -> None:
+    # As root this reaches the scenario lookup; as non-root, preflight: both are exit 3.
+    result = CliRunner().invoke(lab_app, ["run", "--scenario", "nope"])
+    assert result.exit_code == 3
+    assert result.output.count("\n") == 1 and result.output.startswith("wirecheck lab: ")
+    assert "Traceback" not in result.output

@@ -1,0 +1,259 @@
+"""`wirecheck lab`: up, down, run, scenarios, shell.
+
+Mounted by wirecheck/cli.py as `app.add_typer(lab_app, name="lab")`; also runnable as
+`python -m wirecheck.lab`. Anything that stops the lab from working (no root, no
+`ip netns`, a failed step) is one line on stderr and exit code 3, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+from collections.abc import Iterator
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+
+from wirecheck.errors import WirecheckError
+from wirecheck.lab.lab import Lab, child_env
+from wirecheck.lab.names import (
+    DEFAULT_LAB,
+    VM_PRIMARY_IP,
+    VM_SECONDARY_IP,
+    LabNames,
+    lab_names,
+)
+from wirecheck.lab.preflight import preflight
+from wirecheck.lab.run import in_vm, run_wirecheck, vm_command
+from wirecheck.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, compare, scenario
+from wirecheck.model import EXIT_UNKNOWN, PLATFORM_ADDRESS
+
+lab_app = typer.Typer(
+    name="lab",
+    help="A simulated Azure host in network namespaces, with fault scenarios (Linux, as root).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+NameOption = Annotated[
+    str,
+    typer.Option(
+        "--name", help="Lab name: its namespaces are wcl-NAME-*; labs with different names coexist."
+    ),
+]
+ScenarioOption = Annotated[
+    str, typer.Option("--scenario", "-s", help="A scenario from `wirecheck lab scenarios`.")
+]
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised so that `finally` blocks tear the lab down."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    def _raise(signum: int, _frame: FrameType | None) -> None:
+        raise _Terminated(signum)
+
+    previous = {sig: signal.signal(sig, _raise) for sig in _ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """Teardown is short and must finish: a second Ctrl-C or SIGTERM does not cut it off."""
+    signals = (signal.SIGINT, *_ENDING_SIGNALS)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _die(message: str) -> NoReturn:
+    typer.echo(f"wirecheck lab: {message}", err=True)
+    raise typer.Exit(EXIT_UNKNOWN)
+
+
+def _say(message: str) -> None:
+    typer.echo(f"lab: {message}", err=True)
+
+
+def _exit_code_of(interrupt: BaseException) -> int:
+    return 128 + (interrupt.signum if isinstance(interrupt, _Terminated) else signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _lab_errors() -> Iterator[None]:
+    try:
+        yield
+    except WirecheckError as exc:
+        _die(str(exc))
+
+
+def _prepare(name: str, scenario_name: str | None = None) -> tuple[Lab, Scenario | None]:
+    preflight()
+    chosen = scenario(scenario_name) if scenario_name is not None else None
+    return Lab(lab_names(name)), chosen
+
+
+@lab_app.command()
+def up(scenario: ScenarioOption = DEFAULT_SCENARIO, name: NameOption = DEFAULT_LAB) -> None:
+    """Build the lab (after removing any leftovers of an earlier one) and leave it running."""
+    with _lab_errors():
+        lab, chosen = _prepare(name, scenario)
+        assert chosen is not None
+        try:
+            with _signals_raise():
+                removed = lab.up(chosen)
+        except (KeyboardInterrupt, _Terminated) as interrupt:
+            _say("interrupted; the lab was torn down")
+            raise typer.Exit(_exit_code_of(interrupt)) from None
+    if removed:
+        _say(f"removed leftovers first: {', '.join(removed)}")
+    names = lab.names
+    typer.echo(
+        f"lab {names.lab!r} is up with scenario {chosen.name!r}: {chosen.description}\n"
+        f"  VM namespace    {names.vm} (eth0 {VM_PRIMARY_IP} primary, eth1 {VM_SECONDARY_IP})\n"
+        f"  host namespace  {names.host} ({PLATFORM_ADDRESS}: WireServer, 32526, DNS, IMDS)\n"
+        f"  a shell in it   wirecheck lab shell{_name_flag(names)}\n"
+        f"  then run        {shlex.join(vm_command(chosen, []))}\n"
+        f"  simulator logs  {names.logs_dir}\n"
+        f"  tear it down    wirecheck lab down{_name_flag(names)}"
+    )
+
+
+@lab_app.command()
+def down(
+    name: NameOption = DEFAULT_LAB,
+    purge: Annotated[
+        bool, typer.Option(help="Also delete the state directory (logs and reports).")
+    ] = False,
+) -> None:
+    """Tear the lab down: processes, namespaces (and the links and rules in them), /etc/netns."""
+    with _lab_errors():
+        lab, _ = _prepare(name)
+        with _shielded():
+            removed = lab.down(purge=purge)
+    if removed:
+        typer.echo(f"lab {name!r} removed: {', '.join(removed)}")
+    else:
+        typer.echo(f"lab {name!r}: nothing to remove")
+
+
+@lab_app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def run(
+    scenario: ScenarioOption = DEFAULT_SCENARIO,
+    name: NameOption = DEFAULT_LAB,
+    run_options: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[-- RUN-OPTIONS]",
+            help="Options for `wirecheck run`, after `--` (e.g. -- --timeout 2 -o json).",
+        ),
+    ] = None,
+) -> None:
+    """Build the lab, run wirecheck in its VM against 168.63.129.16, print, tear down.
+
+    Exits with wirecheck's exit code.
+    """
+    options = list(run_options or [])
+    with _lab_errors():
+        lab, chosen = _prepare(name, scenario)
+        assert chosen is not None
+        names = lab.names
+        _say(f"building scenario {chosen.name!r}: {chosen.description}")
+        code = EXIT_UNKNOWN
+        interrupted: BaseException | None = None
+        try:
+            with _signals_raise():
+                lab.up(chosen)
+                result = run_wirecheck(
+                    names,
+                    chosen,
+                    ["--output-dir", str(names.report_dir), *options],
+                    capture=False,
+                )
+                code = result.exit_code
+        except (KeyboardInterrupt, _Terminated) as interrupt:
+            interrupted = interrupt
+        finally:
+            with _shielded():
+                lab.down()
+    if interrupted is not None:
+        _say("interrupted; the lab was torn down")
+        raise typer.Exit(_exit_code_of(interrupted))
+    _say(f"torn down; reports in {names.report_dir}, simulator logs in {names.logs_dir}")
+    _say_verdict(names, chosen)
+    raise typer.Exit(code)
+
+
+def _say_verdict(names: LabNames, chosen: Scenario) -> None:
+    """Compare the run's JSON report with what the scenario expects, in a line or a few."""
+    reports = sorted(names.report_dir.glob("*.json"))
+    if not reports:
+        return
+    try:
+        report = json.loads(reports[0].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    mismatches = compare(chosen, report)
+    if not mismatches:
+        _say(f"every verdict is what scenario {chosen.name!r} expects")
+        return
+    _say(f"differs from what scenario {chosen.name!r} expects:")
+    for mismatch in mismatches:
+        typer.echo(f"  {mismatch}", err=True)
+
+
+@lab_app.command()
+def scenarios() -> None:
+    """The scenarios: name, what they simulate, the verdicts they expect."""
+    width = max(len(s.name) for s in SCENARIOS)
+    for item in SCENARIOS:
+        typer.echo(f"{item.name:<{width}}  {item.description}")
+        typer.echo(f"{'':<{width}}  expect: {item.summary()}")
+
+
+@lab_app.command()
+def shell(name: NameOption = DEFAULT_LAB) -> None:
+    """A shell inside the VM namespace of a lab that is up (`exit` leaves; the lab stays)."""
+    with _lab_errors():
+        lab, _ = _prepare(name)
+        if not lab.is_up():
+            _die(
+                f"no lab named {name!r} is up; start one with "
+                f"`wirecheck lab up{_name_flag(lab.names)}`"
+            )
+        state = lab.state() or {}
+        chosen = scenario(str(state.get("scenario", DEFAULT_SCENARIO)))
+    command = os.environ.get("SHELL") or "/bin/sh"
+    _say(
+        f"a shell in {lab.names.vm} (scenario {chosen.name!r}); try "
+        f"`{shlex.join(vm_command(chosen, []))}`; `exit` leaves, the lab stays up"
+    )
+    # The same entry as wirecheck's runs: the VM's resolv.conf, hosts and DHCP lease.
+    code = subprocess.call(in_vm(lab.names, [command]), env=child_env(chosen.env))
+    raise typer.Exit(code)
+
+
+def _name_flag(names: LabNames) -> str:
+    return "" if names.lab == DEFAULT_LAB else f" --name {names.lab}"

@@ -1,0 +1,167 @@
+"""Run `wirecheck run` inside the lab's VM namespace, as the scenario says (root or not)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wirecheck.lab.errors import LabError
+from wirecheck.lab.lab import STOP_GRACE_S, child_env
+from wirecheck.lab.names import LabNames
+from wirecheck.lab.scenarios import Scenario
+
+# How long past wirecheck's own deadline we wait before calling the run hung.
+HANG_MARGIN_S = 30.0
+DEFAULT_WIRECHECK_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class LabRun:
+    exit_code: int
+    report: dict[str, Any] | None  # the parsed `-o json` output, when asked for and valid
+    stdout: str
+    stderr: str
+    duration_s: float
+
+
+def as_user(uid: int) -> list[str]:
+    """A prefix that runs a command as `uid` with no root privilege over the network.
+
+    Python lives under /root (mode 700) on some machines, so the user gets one capability,
+    CAP_DAC_READ_SEARCH (read any file, search any directory), as an ambient capability that
+    survives exec. It grants nothing on the network: the sockets it opens are owned by
+    `uid`, which is what the guest agent's `--uid-owner 0` rule looks at.
+    """
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]
+
+
+VAR_LIB = "/var/lib"
+# Runs first inside the VM namespace: `ip netns exec` gives its command a mount namespace
+# of its own (a slave of the machine's), so this read-only overlay, which adds the lab's
+# DHCP lease to /var/lib, is seen by that command and its children only and vanishes
+# with them. $1 is the lab's layer; the rest is the command.
+_ENTRY = (
+    f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$1:{VAR_LIB}" {VAR_LIB} || '
+    'echo "wirecheck lab: could not add the lab DHCP lease to /var/lib (overlayfs?); '
+    'the endpoint check will not find it" >&2; shift; exec "$@"'
+)
+
+
+def in_vm(names: LabNames, argv: Sequence[str]) -> list[str]:
+    """`argv` inside the VM namespace, seeing the VM's own resolv.conf, hosts and lease."""
+    return [
+        *("ip", "netns", "exec", names.vm),
+        *("sh", "-c", _ENTRY, "wirecheck-lab-vm", str(names.vm_var_lib)),
+        *argv,
+    ]
+
+
+def vm_command(
+    scenario: Scenario, options: Sequence[str], python: str = sys.executable
+) -> list[str]:
+    """`wirecheck run` as the scenario's user, as typed inside the VM namespace.
+
+    `--force` because the machine is not an Azure VM: the target is the lab's own host.
+    """
+    user = as_user(scenario.run_as_uid) if scenario.run_as_uid is not None else []
+    return [*user, python, "-m", "wirecheck", "run", "--force", *options]
+
+
+def vm_argv(
+    names: LabNames, scenario: Scenario, options: Sequence[str], python: str = sys.executable
+) -> list[str]:
+    """`wirecheck run` inside the VM namespace."""
+    return in_vm(names, vm_command(scenario, options, python))
+
+
+def _timeout_of(options: Sequence[str]) -> float:
+    """wirecheck's `--timeout` among `options` (the last one wins, as on its command line)."""
+    value = DEFAULT_WIRECHECK_TIMEOUT_S
+    for index, option in enumerate(options):
+        text = None
+        if option == "--timeout" and index + 1 < len(options):
+            text = options[index + 1]
+        elif option.startswith("--timeout="):
+            text = option.split("=", 1)[1]
+        if text is not None:
+            with contextlib.suppress(ValueError):  # wirecheck itself names a bad value
+                value = float(text)
+    return value
+
+
+def run_wirecheck(
+    names: LabNames,
+    scenario: Scenario,
+    options: Sequence[str] = (),
+    *,
+    capture: bool = True,
+    python: str = sys.executable,
+) -> LabRun:
+    """Run wirecheck in the VM namespace of an up lab and wait for it, bounded.
+
+    capture=False lets it print straight to the terminal (its live table). If this process
+    is interrupted meanwhile, wirecheck is stopped before the interrupt goes on.
+    """
+    argv = vm_argv(names, scenario, options, python)
+    limit = _timeout_of(options) + HANG_MARGIN_S
+    pipe = subprocess.PIPE if capture else None
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=pipe,
+        stderr=pipe,
+        cwd="/",
+        env=child_env(scenario.env),
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise LabError(
+            f"wirecheck in {names.vm} did not finish within {limit:.0f} s and was killed "
+            f"(a hang: see the simulator logs in {names.logs_dir})"
+        ) from None
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    out = (stdout or b"").decode("utf-8", errors="replace")
+    err = (stderr or b"").decode("utf-8", errors="replace")
+    return LabRun(proc.returncode, _json_or_none(out), out, err, time.monotonic() - started)
+
+
+def run_json(
+    names: LabNames, scenario: Scenario, timeout_s: float = 3.0, extra: Sequence[str] = ()
+) -> LabRun:
+    """The run the tests use: JSON on stdout, no report files, a short deadline."""
+    options = ["-o", "json", "--no-report", "--timeout", str(timeout_s), *extra]
+    return run_wirecheck(names, scenario, options)
+
+
+def _json_or_none(text: str) -> dict[str, Any] | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
