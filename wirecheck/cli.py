@@ -6,17 +6,67 @@ the checks) are imported inside the commands so `--version` and `--help` stay in
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from wirecheck import __version__
 from wirecheck.model import EXIT_UNKNOWN, PLATFORM_ADDRESS, Ports, Report, RunConfig
 
+if TYPE_CHECKING:
+    from wirecheck.system import System
+
+
+# click's UsageError, found through a public class: typer may vendor its own click.
+_USAGE_ERROR: type[Exception] = next(
+    k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"
+)
+
+
+@contextlib.contextmanager
+def _usage_errors_are_unknown() -> Iterator[None]:
+    # click exits 2 on a bad option, which here means "some check failed" (DESIGN 4).
+    try:
+        yield
+    except _USAGE_ERROR as exc:
+        setattr(exc, "exit_code", EXIT_UNKNOWN)  # noqa: B010 - the attribute is not typed here
+        raise
+
+
+class _Group(TyperGroup):
+    """Exit 3 (could not run), not click's 2, on any usage error, at any level."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with _usage_errors_are_unknown():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_are_unknown():
+            return super().invoke(ctx)
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What a test may replace: pass one as `obj` to typer's CliRunner.invoke.
+
+    None keeps the real thing (the DMI asset tag, the real machine).
+    """
+
+    read_asset_tag: Callable[[], str | None] | None = None
+    system: System | None = None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="wirecheck",
     help="Can this Azure VM talk to the platform address 168.63.129.16? If not: why, and the fix.",
     no_args_is_help=False,
@@ -50,11 +100,12 @@ def main_callback(
 ) -> None:
     """Run with no command to run all checks (same as `wirecheck run`)."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(run)
+        ctx.invoke(run, ctx)
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     target: Annotated[
         str, typer.Option(help="Address to probe. An explicit target is always honoured.")
     ] = PLATFORM_ADDRESS,
@@ -71,6 +122,21 @@ def run(
     ] = OutputFormat.TABLE,
     quiet: Annotated[bool, typer.Option(help="Print one summary line only.")] = False,
     no_report: Annotated[bool, typer.Option(help="Do not write report files.")] = False,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="Extra report files: junit, prometheus, html (repeatable or comma-separated); "
+            "written even with --no-report.",
+        ),
+    ] = None,
+    prometheus_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the .prom file goes (default: /var/lib/prometheus/node-exporter "
+            "when it exists, else --output-dir)."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
     ] = False,
@@ -86,9 +152,16 @@ def run(
     Exit 0 all ok, 1 some warn, 2 some fail, 3 could not run.
     """
     from wirecheck.errors import UsageError
-    from wirecheck.platform.azure import is_azure_vm
+    from wirecheck.platform.azure import is_azure_vm, read_asset_tag
+    from wirecheck.report.formats import parse_formats
 
-    if target == PLATFORM_ADDRESS and not force and not is_azure_vm():
+    try:
+        extra_formats = parse_formats(formats or ())
+    except UsageError as exc:
+        _die(f"wirecheck: {exc}")
+    seams = ctx.find_object(Seams) or Seams()
+    read_tag = seams.read_asset_tag or read_asset_tag
+    if target == PLATFORM_ADDRESS and not force and not is_azure_vm(read_tag):
         _die(
             "wirecheck: this machine does not look like an Azure VM (no Azure chassis asset tag), "
             f"so {PLATFORM_ADDRESS} is not probed from here. Use --force if it is an Azure VM, "
@@ -104,31 +177,34 @@ def run(
         skip=_ids(skip),
     )
     try:
-        report = _execute(config, live=output is OutputFormat.TABLE and not quiet)
+        live = output is OutputFormat.TABLE and not quiet
+        report = _execute(config, live=live, system=seams.system)
     except UsageError as exc:
         _die(f"wirecheck: {exc}")
     if not no_report:
         _write_reports(report, output_dir)
+    if extra_formats:
+        _write_extra_reports(report, extra_formats, output_dir, prometheus_dir)
     _print(report, output, quiet)
     raise typer.Exit(report.exit_code)
 
 
-def _execute(config: RunConfig, live: bool) -> Report:
+def _execute(config: RunConfig, live: bool, system: System | None = None) -> Report:
     from wirecheck.checks import select
     from wirecheck.session import run_session
 
     specs = select(config.only, config.skip)  # fail fast on unknown ids, before any probe
     if not live:
-        return run_session(config)
+        return run_session(config, system)
     from rich.console import Console
 
     from wirecheck.console import LiveTable
 
     console = Console()
     if not console.is_terminal:
-        return run_session(config)  # the final table is printed once, after the run
+        return run_session(config, system)  # the final table is printed once, after the run
     with LiveTable(console, specs) as table:
-        return run_session(config, listener=table.update)
+        return run_session(config, system, listener=table.update)
 
 
 def _write_reports(report: Report, output_dir: Path) -> None:
@@ -148,6 +224,23 @@ def _write_reports(report: Report, output_dir: Path) -> None:
         typer.echo(
             f"wirecheck: could not write the reports in {output_dir}: {exc.strerror} "
             "(choose another --output-dir, or --no-report)",
+            err=True,
+        )
+
+
+def _write_extra_reports(
+    report: Report, names: tuple[str, ...], output_dir: Path, prometheus_dir: Path | None
+) -> None:
+    from wirecheck.report.formats import default_prometheus_dir, write_formats
+
+    prom_dir = prometheus_dir or default_prometheus_dir(output_dir)
+    try:
+        write_formats(report, names, output_dir, prom_dir)
+    except OSError as exc:
+        where = exc.filename or output_dir
+        typer.echo(
+            f"wirecheck: could not write the {', '.join(names)} report(s) in {where}: "
+            f"{exc.strerror} (choose another --output-dir or --prometheus-dir)",
             err=True,
         )
 
@@ -200,9 +293,101 @@ def explain(
     typer.echo(f"{spec.id}: {spec.title}\n\n{spec.explain}")
 
 
+@app.command()
+def bundle(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Archive file (.tar.gz or .zip) or directory (default: current directory)."
+        ),
+    ] = None,
+    no_redact: Annotated[
+        bool,
+        typer.Option(
+            "--no-redact", help="Keep public IPs, MACs, host names and secrets as they are."
+        ),
+    ] = False,
+    no_run: Annotated[
+        bool, typer.Option("--no-run", help="Collect the facts only; run no check.")
+    ] = False,
+    target: Annotated[str, typer.Option(help="Address the checks probe.")] = PLATFORM_ADDRESS,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=300, help="Deadline for the checks, seconds.")
+    ] = 5.0,
+    force: Annotated[
+        bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
+    ] = False,
+    port_http: Annotated[int, typer.Option(hidden=True)] = 80,
+    port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
+    port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
+) -> None:
+    """Run the checks and collect the facts support asks for into one redacted archive.
+
+    Prints the archive's path on stdout; exit 0 when it was written, 3 when it was not.
+    """
+    from wirecheck.bundle.build import create_bundle, interrupt_on_termination
+    from wirecheck.checks import BY_ID
+    from wirecheck.platform.azure import is_azure_vm, read_asset_tag
+
+    seams = ctx.find_object(Seams) or Seams()
+    report: Report | None = None
+    reason: str | None = None
+    if no_run:
+        reason = "not requested (--no-run)"
+    elif (
+        target == PLATFORM_ADDRESS
+        and not force
+        and not is_azure_vm(seams.read_asset_tag or read_asset_tag)
+    ):
+        # Same guard as `run`; the facts are still worth collecting.
+        reason = (
+            f"this machine does not look like an Azure VM, so {PLATFORM_ADDRESS} was not "
+            "probed (use --force on an Azure VM, or --target)"
+        )
+        typer.echo(f"wirecheck: {reason}; collecting the facts only", err=True)
+    else:
+        config = RunConfig(
+            target=target,
+            timeout_s=timeout,
+            ports=Ports(http=port_http, host_plugin=port_hostplugin, dns=port_dns),
+        )
+        report = _execute(config, live=False, system=seams.system)
+        from wirecheck.console import summary_line
+
+        typer.echo(summary_line(report), err=True)
+    try:
+        with interrupt_on_termination():
+            result = create_bundle(
+                output,
+                report,
+                not_run_reason=reason,
+                redact=not no_redact,
+                system=seams.system,
+                known_checks=frozenset(BY_ID),
+            )
+    except KeyboardInterrupt:
+        _die("wirecheck: bundle interrupted; no archive was written")
+    except OSError as exc:
+        _die(
+            f"wirecheck: could not write the bundle at {exc.filename or output}: "
+            f"{exc.strerror} (choose another --output)"
+        )
+    typer.echo(str(result.path))
+
+
 def _die(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(EXIT_UNKNOWN)
+
+
+def _mount_lab() -> None:
+    from wirecheck.lab.cli import lab_app
+
+    app.add_typer(lab_app, name="lab")
+
+
+_mount_lab()
 
 
 def main() -> None:

@@ -1,0 +1,275 @@
+"""One support bundle: collect the facts -> redact (own stage) -> render -> archive.
+
+Archive layout (SUMMARY.txt first, so it is what a reader sees on opening it):
+    wirecheck-bundle-<host>-<UTC time>/
+        SUMMARY.txt       verdict, diagnosis, what was collected, skipped, timed out
+        SHA256SUMS        checksums of every other file
+        manifest.json     every item: command line or path, exit status, duration, bytes,
+                          truncated / timed out / skipped and why; limits; redaction counts
+        reports/          the run's text, JSON, HTML and JUnit reports
+        network/ firewall/ dns/ agent/ system/ environment/   command outputs
+        files/<path>      configuration files, lease files and log tails
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from wirecheck import __version__
+from wirecheck.bundle.archive import default_format, suffix_of, write_archive
+from wirecheck.bundle.collect import Collected, Collector, Limits, read_tail
+from wirecheck.bundle.items import Item, linux_items, windows_items
+from wirecheck.bundle.redact import Redactor
+from wirecheck.model import PLATFORM_ADDRESS, Report
+from wirecheck.system import System
+
+MANIFEST_SCHEMA_VERSION = 1
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    path: Path
+    manifest: dict[str, Any]
+
+
+def default_items(target: str, platform: str = sys.platform) -> tuple[Item, ...]:
+    return windows_items(target) if platform == "win32" else linux_items(target)
+
+
+def archive_destination(output: Path | None, stem: str, fmt: str) -> tuple[Path, str]:
+    """Where the archive goes and in which format: `output` may name a file or a directory."""
+    if output is not None and output.name.endswith((".tar.gz", ".tgz")):
+        return output, "tar.gz"
+    if output is not None and output.name.endswith(".zip"):
+        return output, "zip"
+    directory = output if output is not None else Path(".")
+    return directory / f"{stem}{suffix_of(fmt)}", fmt
+
+
+def create_bundle(
+    output: Path | None,
+    report: Report | None,
+    *,
+    not_run_reason: str | None = None,
+    redact: bool = True,
+    system: System | None = None,
+    items: Sequence[Item] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    archive_format: str | None = None,
+    known_checks: frozenset[str] = frozenset(),
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], float] = time.time,
+    tail_reader: Callable[[str, int], tuple[str, int]] = read_tail,
+) -> BundleResult:
+    """Collect, redact, render and archive; returns the archive's path and the manifest.
+
+    `report` is the run's report, or None when the checks were not run (`not_run_reason`
+    says why: not an Azure VM without --force, or facts only).
+    """
+    system = system or System()
+    target = report.target if report else PLATFORM_ADDRESS
+    created = now()
+    collected = Collector(system, limits, clock, tail_reader).collect(
+        items if items is not None else default_items(target)
+    )
+    host = _safe_label(system.hostname().split(".")[0]) or "unknown-host"
+
+    redactor = Redactor() if redact else None
+    if redactor is not None:
+        _learn(redactor, system, collected, report)
+        for item in collected:
+            if item.text is not None:
+                item.text = redactor.text(item.text)
+            item.entry["source"] = redactor.text(item.entry["source"])
+            if "command" in item.entry:
+                item.entry["command"] = [redactor.text(arg) for arg in item.entry["command"]]
+            if item.path.startswith("files/"):  # a path on the machine; ours are fixed names
+                item.path = item.entry["path"] = redactor.text(item.path)
+        report = redactor.report(report) if report else None
+        host = _safe_label(redactor.token("HOST", host))
+
+    stamp = datetime.fromtimestamp(created, UTC).strftime("%Y%m%dT%H%M%SZ")
+    stem = f"wirecheck-bundle-{host}-{stamp}"
+    destination, fmt = archive_destination(output, stem, archive_format or default_format())
+
+    files: dict[str, str] = {}
+    if report is not None:
+        files.update(_reports(report, known_checks))
+    for item in collected:
+        if item.text is not None:
+            files[item.path] = item.text
+    if redactor is not None:  # a second look at what the renderers added around the facts
+        files = {name: redactor.text(text) for name, text in files.items()}
+
+    manifest = _manifest(
+        collected, report, not_run_reason, limits, redactor, host, created, files, fmt
+    )
+    if redactor is not None:  # reasons and notes may quote what a command said
+        manifest = redactor.value(manifest)
+    files["manifest.json"] = json.dumps(manifest, indent=2) + "\n"
+    summary = _summary(report, not_run_reason, collected, redactor, manifest)
+    files["SUMMARY.txt"] = redactor.text(summary) if redactor else summary
+    checksums = "".join(
+        f"{hashlib.sha256(text.encode('utf-8')).hexdigest()}  {name}\n"
+        for name, text in sorted(files.items())
+    )
+    order = ["SUMMARY.txt", "SHA256SUMS", "manifest.json"]
+    files["SHA256SUMS"] = checksums
+    names = order + sorted(n for n in files if n not in order)
+    members = ((f"{stem}/{name}", files[name].encode("utf-8")) for name in names)
+    write_archive(destination, members, fmt, created)
+    return BundleResult(destination, manifest)
+
+
+def _learn(
+    redactor: Redactor, system: System, collected: Sequence[Collected], report: Report | None
+) -> None:
+    redactor.add_hostname(system.hostname())
+    for item in collected:
+        if item.text is None:
+            continue
+        if item.entry.get("source", "").replace("\\", "/").endswith("/etc/hosts"):
+            redactor.add_hosts_file(item.text)
+        if item.entry.get("source") == "/etc/hostname":
+            redactor.add_hostname(item.text.strip())
+    for item in collected:
+        if item.text is not None:
+            redactor.learn(item.text)
+    if report is not None:
+        redactor.learn_report(report)
+
+
+def _reports(report: Report, known_checks: frozenset[str]) -> dict[str, str]:
+    from wirecheck.report.files import report_stem
+    from wirecheck.report.html import render_html
+    from wirecheck.report.json_report import render_json
+    from wirecheck.report.junit import render_junit
+    from wirecheck.report.text import render_text
+
+    stem = f"reports/{report_stem(report.target)}"
+    return {
+        f"{stem}.txt": render_text(report, known_checks),
+        f"{stem}.json": render_json(report),
+        f"{stem}.html": render_html(report),
+        f"{stem}.junit.xml": render_junit(report),
+    }
+
+
+def _manifest(
+    collected: Sequence[Collected],
+    report: Report | None,
+    not_run_reason: str | None,
+    limits: Limits,
+    redactor: Redactor | None,
+    host: str,
+    created: float,
+    files: dict[str, str],
+    fmt: str,
+) -> dict[str, Any]:
+    run: dict[str, Any]
+    if report is not None:
+        run = {
+            "target": report.target,
+            "status": report.status.value,
+            "exit_code": report.exit_code,
+            "duration_s": round(report.duration_s, 3),
+            "reports": sorted(n for n in files if n.startswith("reports/")),
+        }
+    else:
+        run = {"skipped": not_run_reason or "the checks were not run"}
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "tool": "wirecheck",
+        "version": __version__,
+        "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
+        "host": host,
+        "platform": sys.platform,
+        "archive_format": fmt,
+        "redacted": redactor is not None,
+        "redaction_counts": redactor.counts if redactor else {},
+        "limits": limits.to_dict(),
+        "run": run,
+        "items": [item.entry for item in collected],
+    }
+
+
+def _summary(
+    report: Report | None,
+    not_run_reason: str | None,
+    collected: Sequence[Collected],
+    redactor: Redactor | None,
+    manifest: dict[str, Any],
+) -> str:
+    lines = [f"wirecheck {__version__} support bundle, {manifest['created_at']}", ""]
+    if report is not None:
+        from wirecheck.console import summary_line
+
+        lines += [summary_line(report), "", "Diagnosis"]
+        for number, cause in enumerate(report.causes, 1):
+            lines += [f"{number}. {cause.summary}", f"   fix: {cause.fix}"]
+        lines += ["", "Checks"]
+        lines += [
+            f"  [{r.status.value.upper():5}] {r.check_id}: {r.finding}" for r in report.results
+        ]
+    else:
+        lines.append(f"Checks not run: {not_run_reason or 'not requested'}")
+    kept = [c for c in collected if c.text is not None]
+    timed_out = [c for c in collected if c.entry.get("timed_out")]
+    truncated = [c for c in collected if c.entry.get("truncated")]
+    skipped = [c for c in collected if c.text is None and not c.entry.get("timed_out")]
+    lines += ["", f"Collected {len(kept)} items; details per item in manifest.json."]
+    if timed_out:
+        lines.append("Timed out: " + ", ".join(c.entry["source"] for c in timed_out))
+    if truncated:
+        lines.append("Cut to the size cap: " + ", ".join(c.path for c in truncated))
+    lines.append("Not collected:")
+    lines += [f"  {c.entry['source']}: {c.entry.get('skipped')}" for c in skipped] or ["  none"]
+    lines.append("")
+    if redactor is not None:
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(redactor.counts.items()))
+        lines.append(
+            "Redacted: public IPs, MACs, host names, FQDNs and secrets are replaced by "
+            "REDACTED-<KIND>-<n> tokens, the same value by the same token "
+            f"({counts or 'none found'})."
+        )
+    else:
+        lines.append("NOT redacted (--no-redact): this archive holds addresses and host names.")
+    return "\n".join(lines) + "\n"
+
+
+def _safe_label(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]+", "-", value).strip("-")[:63]
+
+
+@contextlib.contextmanager
+def interrupt_on_termination() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into KeyboardInterrupt while the bundle is made, so the cleanup
+    that removes a half-written archive runs for `kill` and a closed terminal as for Ctrl-C."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    names = ("SIGTERM", "SIGHUP")
+    saved = {}
+    for name in names:
+        number = getattr(signal, name, None)
+        if number is not None:
+            saved[number] = signal.signal(number, interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)

@@ -1,0 +1,58 @@
+"""IPv4 addresses per interface without psutil, for the single-file build.
+
+The single file (packaging/build_pyz.py) carries only pure-Python code: psutil's C
+extension cannot be imported from inside a zip. When psutil is missing, `System`'s
+`interface_addresses` falls back to this: on Linux the kernel's SIOCGIFCONF ioctl through
+the standard library's `fcntl`, which lists every IPv4 address (secondary ones included)
+with its interface. Elsewhere there is no fallback and the answer is empty: checks then
+show no interface name, and say nothing wrong.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+
+SIOCGIFCONF = 0x8912
+IFNAMSIZ = 16
+MAX_ENTRIES = 512
+
+
+def _ifreq_size() -> int:
+    """sizeof(struct ifreq): the name plus a union whose largest member is struct ifmap."""
+    word = struct.calcsize("L")
+    ifmap = struct.calcsize("LLHBBB")
+    ifmap += -ifmap % word  # the struct is padded to its widest member
+    return IFNAMSIZ + max(16, ifmap)
+
+
+def parse_ifconf(data: bytes, ifreq_size: int) -> dict[str, tuple[str, ...]]:
+    """Decode SIOCGIFCONF's array of `struct ifreq` (name, then a sockaddr_in)."""
+    found: dict[str, list[str]] = {}
+    for offset in range(0, len(data) - ifreq_size + 1, ifreq_size):
+        record = data[offset : offset + ifreq_size]
+        label = record[:IFNAMSIZ].split(b"\0", 1)[0].decode("ascii", errors="replace")
+        family = struct.unpack_from("H", record, IFNAMSIZ)[0]
+        if family != socket.AF_INET or not label:
+            continue
+        address = socket.inet_ntoa(record[IFNAMSIZ + 4 : IFNAMSIZ + 8])
+        name = label.split(":", 1)[0]  # `eth0:1` is an address label on eth0
+        found.setdefault(name, []).append(address)
+    return {name: tuple(addresses) for name, addresses in found.items()}
+
+
+def ipv4_by_interface() -> dict[str, tuple[str, ...]]:
+    if not sys.platform.startswith("linux"):
+        return {}
+    import array
+    import fcntl
+
+    size = _ifreq_size()
+    buffer = array.array("B", bytes(size * MAX_ENTRIES))
+    address, _ = buffer.buffer_info()
+    request = struct.pack("iL", len(buffer), address)  # struct ifconf {int len; char *buf}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        answer = fcntl.ioctl(sock.fileno(), SIOCGIFCONF, request)
+    length = struct.unpack("iL", answer)[0]
+    return parse_ifconf(buffer.tobytes()[:length], size)
