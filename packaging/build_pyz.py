@@ -46,7 +46,7 @@ if sys.version_info < (3, 11):
         + ". Install python3.11 (or newer) and run: python3.11 " + (sys.argv[0] or "wirecheck.pyz")
     )
 
-from wirecheck.cli import main
+from wirecheck.entry import main
 
 main()
 """

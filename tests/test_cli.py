@@ -300,3 +300,35 @@ def test_explain_unknown_id() -> None:
     assert result.exit_code == 3
     assert "unknown check id 'tcp-81'" in result.stderr
     assert "tcp-80" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], []),
+        (["--help"], ["--help"]),
+        (["--version"], ["--version"]),
+        (["list"], ["list"]),
+        (["lab", "run"], ["lab", "run"]),
+        (["--quiet"], ["run", "--quiet"]),
+        (["--target", "10.0.0.1"], ["run", "--target", "10.0.0.1"]),
+    ],
+)
+def test_run_is_the_default_command_also_with_options(argv: list[str], expected: list[str]) -> None:
+    from wirecheck.cli import _default_to_run
+
+    assert _default_to_run(argv) == expected
+
+
+def test_version_fast_path_does_not_import_the_cli() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.argv = ['wirecheck', '--version']\n"
+        "from wirecheck.entry import main; main()\n"
+        "assert 'typer' not in sys.modules and 'wirecheck.cli' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wirecheck ")

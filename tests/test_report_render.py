@@ -188,3 +188,22 @@ def test_summary_line() -> None:
     line = summary_line(report)
     assert "\n" not in line
     assert line == "wirecheck: FAIL - 1 fail, 2 ok in 0.5 s: TCP 80 times out"
+
+
+def test_multiline_evidence_stays_indented_under_its_check() -> None:
+    from wirecheck.model import CheckResult, Report, Status
+    from wirecheck.report.text import render_text
+
+    result = CheckResult(
+        "egress-nic", "egress", Status.FAIL, "wrong NIC", {"routes": "line one\nline two"}
+    )
+    report = Report("168.63.129.16", 0.0, 1.0, (result,))
+    text = render_text(report, frozenset({"egress-nic"}))
+    assert "  routes: line one\n    line two\n" in text
+
+
+def test_printable_escapes_control_bytes_and_cuts_long_text() -> None:
+    from wirecheck.safe_text import printable
+
+    assert printable("bad\x1b[31mred\nline") == "bad\\x1b[31mred\\nline"
+    assert printable("x" * 500, limit=10) == "xxxxxxx..."

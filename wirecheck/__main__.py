@@ -1,3 +1,3 @@
-from wirecheck.cli import main
+from wirecheck.entry import main
 
 main()

@@ -121,7 +121,9 @@ def run(
         OutputFormat, typer.Option("--output", "-o", help="What to print on stdout.")
     ] = OutputFormat.TABLE,
     quiet: Annotated[bool, typer.Option(help="Print one summary line only.")] = False,
-    no_report: Annotated[bool, typer.Option(help="Do not write report files.")] = False,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report files.")
+    ] = False,
     formats: Annotated[
         list[str] | None,
         typer.Option(
@@ -267,7 +269,7 @@ def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
         console.print(results_table(report.results, specs))
     console.print()
     console.print(diagnosis(report))
-    console.print(summary_line(report), style="bold", highlight=False)
+    typer.echo(summary_line(report))  # one unwrapped line, whatever the terminal width
 
 
 @app.command("list")
@@ -391,7 +393,22 @@ _mount_lab()
 
 
 def main() -> None:
-    app()
+    app(args=_default_to_run(sys.argv[1:]))
+
+
+def _default_to_run(args: list[str]) -> list[str]:
+    """`wirecheck --target X` means `wirecheck run --target X`: run is the default command."""
+    if not args or args[0] in ("--help", "-h", "--version") or args[0] in _command_names():
+        return args
+    return ["run", *args]
+
+
+def _command_names() -> set[str]:
+    names = {
+        info.name or info.callback.__name__ for info in app.registered_commands if info.callback
+    }
+    names |= {group.name for group in app.registered_groups if group.name}
+    return names
 
 
 if __name__ == "__main__":  # pragma: no cover

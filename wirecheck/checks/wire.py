@@ -8,6 +8,7 @@ from wirecheck.errors import ParseError
 from wirecheck.model import Status
 from wirecheck.net import http
 from wirecheck.net.errors import MEANING, NetOutcome
+from wirecheck.safe_text import printable
 from wirecheck.versions import REQUIRED_VERSION, parse_versions
 
 VERSIONS_PATH = "/?comp=versions"
@@ -34,11 +35,11 @@ def run_wire_versions(ctx: CheckContext) -> Outcome:
             fix=connect_fix(reply.connect.outcome, target, port, ctx.system.is_root()),
         )
     if reply.outcome is not NetOutcome.CONNECTED:
-        evidence["detail"] = reply.detail
+        evidence["detail"] = printable(reply.detail)
         if reply.outcome is NetOutcome.TIMEOUT:
             finding = "connected, but no complete answer came before the deadline"
         else:
-            finding = f"connected, but the answer is not valid HTTP ({reply.detail})"
+            finding = f"connected, but the answer is not valid HTTP ({printable(reply.detail)})"
         return Outcome(Status.FAIL, finding, evidence, fix=_server_fix(target))
 
     evidence.update(

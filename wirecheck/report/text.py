@@ -71,7 +71,9 @@ def _check_section(result: CheckResult) -> list[str]:
         if key in ("body", "traceroute_text"):  # already shown in full above
             continue
         shown = value if isinstance(value, str | int | float) else json.dumps(value)
-        lines.append(f"  {key}: {shown}")
+        first, *more = str(shown).splitlines() or [""]
+        # Continuation lines are indented so every line still belongs to its check.
+        lines += [f"  {key}: {first}", *(f"    {line}" for line in more)]
     if result.fix:
         lines.append(f"  fix: {result.fix}")
     return lines
