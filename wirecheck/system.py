@@ -39,6 +39,11 @@ def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
         return handle.read(limit).decode("utf-8", errors="replace")
 
 
+def list_dir(path: str) -> list[str]:
+    """The entry names in a directory, sorted; raises OSError when it cannot be listed."""
+    return sorted(os.listdir(path))
+
+
 def run_command(argv: Sequence[str], timeout_s: float) -> CommandResult:
     """Run a command without a shell, bounded in time; never raises."""
     started = time.monotonic()
@@ -79,8 +84,12 @@ def is_root() -> bool:
 
 def interface_addresses() -> dict[str, tuple[str, ...]]:
     """IPv4 addresses per interface name."""
-    import psutil  # imported here: only checks that need NIC facts pay for it
+    try:
+        import psutil  # imported here: only checks that need NIC facts pay for it
+    except ImportError:  # the single-file build carries no C extension
+        from wirecheck.platform.ifaddrs import ipv4_by_interface
 
+        return ipv4_by_interface()
     return {
         name: tuple(a.address for a in addrs if a.family == socket.AF_INET)
         for name, addrs in psutil.net_if_addrs().items()
@@ -114,6 +123,7 @@ class System:
     socket_factory: SocketFactory = socket.socket
     reverse_lookup: Callable[[str], str | None] = reverse_lookup
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    list_dir: Callable[[str], list[str]] = list_dir
 
     def interface_of(self, address: str) -> str | None:
         """The interface that holds a local IPv4 address, if any."""

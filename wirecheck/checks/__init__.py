@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from wirecheck.checks.base import CheckSpec
 from wirecheck.checks.dns_checks import DNS_REVERSE, DNS_TCP, DNS_UDP
+from wirecheck.checks.egress import EGRESS_NIC
+from wirecheck.checks.endpoint import ENDPOINT
+from wirecheck.checks.firewall import FIREWALL
+from wirecheck.checks.guest_agent import GUEST_AGENT
+from wirecheck.checks.imds import IMDS
+from wirecheck.checks.privileges import PRIVILEGES
+from wirecheck.checks.proxy import PROXY
 from wirecheck.checks.tcp import TCP_80, TCP_32526
+from wirecheck.checks.trace import TRACE_80, TRACE_32526
 from wirecheck.checks.wire import WIRE_VERSIONS
 
 ALL_CHECKS: tuple[CheckSpec, ...] = (
@@ -14,6 +22,15 @@ ALL_CHECKS: tuple[CheckSpec, ...] = (
     DNS_UDP,
     DNS_TCP,
     DNS_REVERSE,
+    TRACE_80,
+    TRACE_32526,
+    EGRESS_NIC,
+    PRIVILEGES,
+    PROXY,
+    FIREWALL,
+    ENDPOINT,
+    GUEST_AGENT,
+    IMDS,
 )
 
 BY_ID = {spec.id: spec for spec in ALL_CHECKS}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wirecheck.model import CheckResult, Deadline, Evidence, RunConfig, Status
@@ -55,6 +55,9 @@ class CheckContext:
     system: System = field(default_factory=System)
     board: ResultBoard = field(default_factory=ResultBoard)
     planned: frozenset[str] = frozenset()  # ids of the checks in this run
+    # What each check's `prepare` hook returned, by check id; absent when the hook failed,
+    # ran out of time, or the check has none.
+    prepared: Mapping[str, object] = field(default_factory=dict)
 
     def wait_for(self, check_id: str) -> CheckResult | None:
         """Wait on another check's result (not on the clock), bounded by the deadline."""
@@ -70,3 +73,6 @@ class CheckSpec:
     run: Callable[[CheckContext], Outcome]
     explain: str  # what it does, what each outcome means, how to fix: `wirecheck explain`
     context: bool = False  # a context check (explains red rows) rather than a core probe
+    # Runs before any check starts (all hooks at once, briefly bounded): for a "before"
+    # snapshot that must precede every probe packet. Its value is `ctx.prepared[id]`.
+    prepare: Callable[[CheckContext], object] | None = None

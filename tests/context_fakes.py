@@ -1,0 +1,96 @@
+"""A made-up machine for the context checks: files, directories, commands and the user.
+
+Everything a check reads comes from here; a file, directory or command that the test did
+not declare is missing (FileNotFoundError, "not installed"), so no test reads the real
+machine or runs a real command.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wirecheck.checks.base import CheckContext, ResultBoard
+from wirecheck.model import CheckResult, Deadline, RunConfig, Status
+from wirecheck.system import CommandResult, System
+
+Answer = CommandResult | Callable[[Sequence[str]], CommandResult]
+
+
+def ok(stdout: str = "") -> CommandResult:
+    return CommandResult((), 0, stdout)
+
+
+def failed(stderr: str, code: int = 1) -> CommandResult:
+    return CommandResult((), code, "", stderr)
+
+
+@dataclass
+class FakeMachine:
+    files: dict[str, str] = field(default_factory=dict)
+    dirs: dict[str, list[str]] = field(default_factory=dict)
+    commands: dict[tuple[str, ...], Answer] = field(default_factory=dict)
+    root: bool = True
+    environ: dict[str, str] = field(default_factory=dict)
+    ran: list[tuple[str, ...]] = field(default_factory=list)
+    socket_factory: Callable[[int, int], Any] = socket.socket
+
+    def read_text(self, path: str) -> str:
+        if path in self.files:
+            return self.files[path]
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def list_dir(self, path: str) -> list[str]:
+        if path in self.dirs:
+            return sorted(self.dirs[path])
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def run_command(self, argv: Sequence[str], timeout_s: float) -> CommandResult:
+        key = tuple(argv)
+        self.ran.append(key)
+        answer = self.commands.get(key)
+        if answer is None:
+            return CommandResult(key, None, error=f"{argv[0]} is not installed")
+        return answer(argv) if callable(answer) else answer
+
+    def system(self) -> System:
+        return System(
+            read_text=self.read_text,
+            run_command=self.run_command,
+            hostname=lambda: "vm1",
+            is_root=lambda: self.root,
+            interface_addresses=lambda: {"eth0": ("10.1.0.4",)},
+            socket_factory=self.socket_factory,
+            reverse_lookup=lambda _address: None,
+            environ=dict(self.environ),
+            list_dir=self.list_dir,
+        )
+
+
+def context(
+    machine: FakeMachine,
+    config: RunConfig | None = None,
+    *,
+    timeout_s: float = 2.0,
+    results: Sequence[CheckResult] = (),
+    planned: Sequence[str] = (),
+    prepared: Mapping[str, object] | None = None,
+) -> CheckContext:
+    """A check context on `machine`; `results` are already on the board (and planned)."""
+    board = ResultBoard()
+    for result in results:
+        board.post(result)
+    return CheckContext(
+        config=config or RunConfig(),
+        deadline=Deadline(timeout_s),
+        system=machine.system(),
+        board=board,
+        planned=frozenset([*planned, *(r.check_id for r in results)]),
+        prepared=dict(prepared or {}),
+    )
+
+
+def result(check_id: str, status: Status, finding: str = "", **evidence: Any) -> CheckResult:
+    return CheckResult(check_id, check_id, status, finding or status.value, evidence)

@@ -1,0 +1,242 @@
+"""endpoint and guest-agent, on a made-up machine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.conftest import fixture_text
+from tests.context_fakes import FakeMachine, context, ok, result
+from wirecheck.checks.endpoint import run_endpoint
+from wirecheck.checks.guest_agent import parse_systemctl_show, run_guest_agent
+from wirecheck.model import Status
+from wirecheck.system import CommandResult
+
+WS = "168.63.129.16"
+NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
+LEASES = "/var/lib/dhcp/dhclient.eth0.leases"
+
+
+def _lease_machine(leases: str, **files: str) -> FakeMachine:
+    return FakeMachine(
+        files={LEASES: leases, "/proc/net/route": fixture_text("proc-net-route"), **files},
+        dirs={"/var/lib/dhcp": ["dhclient.eth0.leases"]},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# endpoint
+
+
+def test_option_245_is_the_target() -> None:
+    outcome = run_endpoint(
+        context(_lease_machine(fixture_text("dhclient.leases"))), "linux", lambda: NOW
+    )
+    assert outcome.status is Status.OK
+    assert outcome.finding == (
+        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS}); "
+        f"/32 route: {WS}/32 via 10.1.0.1 dev eth0 metric 100"
+    )
+    assert outcome.evidence["expired_leases_ignored"] == 1
+    assert outcome.evidence["agent_would_use"] == WS
+
+
+def test_a_lease_naming_another_endpoint_warns() -> None:
+    other = fixture_text("dhclient.leases").replace("a8:3f:81:10", "a:1:0:63")
+    outcome = run_endpoint(context(_lease_machine(other)), "linux", lambda: NOW)
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith(
+        f"the guest agent would look for WireServer at 10.1.0.99, not at the target {WS}"
+    )
+    assert outcome.fix and "`wirecheck --target 10.1.0.99`" in outcome.fix
+    assert "DHCP server other than Azure's" in outcome.fix
+    assert outcome.evidence["agent_would_use"] == "10.1.0.99"
+
+
+def test_a_stale_cached_endpoint_warns() -> None:
+    machine = _lease_machine(
+        fixture_text("dhclient.leases"), **{"/var/lib/waagent/WireServerEndpoint": "10.0.0.9\n"}
+    )
+    outcome = run_endpoint(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["agent_would_use"] == "10.0.0.9"
+    assert outcome.fix and "delete it and restart the agent" in outcome.fix
+
+
+def test_no_endpoint_anywhere_warns_with_the_fallback() -> None:
+    outcome = run_endpoint(context(FakeMachine()), "linux", lambda: NOW)
+    assert outcome.status is Status.WARN
+    assert f"the agent falls back to {WS}" in outcome.finding
+    assert outcome.evidence["leases"] == []
+
+
+def test_only_expired_leases_count_as_none() -> None:
+    later = datetime(2200, 1, 1, tzinfo=UTC)
+    outcome = run_endpoint(
+        context(_lease_machine(fixture_text("dhclient.leases"))), "linux", lambda: later
+    )
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["expired_leases_ignored"] == 2
+
+
+def test_endpoint_is_skipped_on_windows() -> None:
+    assert run_endpoint(context(FakeMachine()), "win32").status is Status.SKIP
+
+
+# ---------------------------------------------------------------------------------------
+# guest-agent
+
+SHOW = (
+    "systemctl",
+    "show",
+    "-p",
+    "Id",
+    "-p",
+    "LoadState",
+    "-p",
+    "ActiveState",
+    "-p",
+    "SubState",
+    "walinuxagent.service",
+    "waagent.service",
+    "azure-proxy-agent.service",
+)
+TAIL = ("tail", "-c", "1048576", "/var/log/waagent.log")
+
+
+def _show(agent: str = "active", proxy_agent: str | None = None) -> str:
+    blocks = [
+        f"Id=walinuxagent.service\nLoadState=loaded\nActiveState={agent}\nSubState=running\n",
+        "Id=waagent.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\n",
+        "Id=azure-proxy-agent.service\n"
+        + (
+            f"LoadState=loaded\nActiveState={proxy_agent}\n"
+            if proxy_agent
+            else "LoadState=not-found\nActiveState=inactive\n"
+        ),
+    ]
+    return "\n".join(blocks)
+
+
+def _agent_machine() -> FakeMachine:
+    return FakeMachine(
+        files={"/etc/waagent.conf": "OS.EnableFirewall=y\n"},
+        commands={
+            SHOW: ok(_show()),
+            ("waagent", "--version"): ok(
+                "WALinuxAgent-2.2.45 running on ubuntu\nGoal state agent: 2.14.0.1\n"
+            ),
+            TAIL: ok(fixture_text("waagent.log")),
+        },
+    )
+
+
+def test_parse_systemctl_show_blocks() -> None:
+    units = parse_systemctl_show(_show())
+    assert units["walinuxagent.service"]["ActiveState"] == "active"
+    assert units["waagent.service"]["LoadState"] == "not-found"
+
+
+def test_running_agent_with_recent_errors_warns_with_the_last_one() -> None:
+    outcome = run_guest_agent(context(_agent_machine()), "linux", lambda: NOW)
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith(
+        "walinuxagent.service 2.14.0.1 is running; 4 connectivity error(s) in its log in the last "
+        "24 h, last: 2026-10-02T09:18:01Z WARNING EnvHandler"
+    )
+    assert outcome.evidence["waagent_version"] == {
+        "installed": "2.2.45",
+        "goal_state_agent": "2.14.0.1",
+    }
+    assert len(outcome.evidence["log_errors"]) == 4
+
+
+def test_old_errors_are_history() -> None:
+    later = datetime(2026, 10, 9, tzinfo=UTC)
+    outcome = run_guest_agent(context(_agent_machine()), "linux", lambda: later)
+    assert outcome.status is Status.OK
+    assert "no recent connectivity errors in its log (older errors: 4" in outcome.finding
+
+
+def test_installed_but_stopped() -> None:
+    machine = _agent_machine()
+    machine.commands[SHOW] = ok(_show(agent="failed"))
+    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith("the guest agent is installed but not running (failed)")
+    assert outcome.fix and "systemctl start walinuxagent.service" in outcome.fix
+
+
+def test_not_installed_is_a_skip() -> None:
+    machine = FakeMachine(
+        commands={SHOW: ok(_show().replace("LoadState=loaded", "LoadState=not-found"))}
+    )
+    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.SKIP
+
+
+def test_guest_proxy_agent_says_the_trace_is_the_path_evidence() -> None:
+    machine = _agent_machine()
+    machine.commands[SHOW] = ok(_show(proxy_agent="active"))
+    machine.files["/var/log/azure-proxy-agent/status.json"] = fixture_text(
+        "proxy-agent-status.json"
+    )
+    later = datetime(2026, 10, 9, tzinfo=UTC)
+    outcome = run_guest_agent(context(machine), "linux", lambda: later)
+    assert outcome.status is Status.OK
+    assert "a TCP connect to 80/32526 may end at its local listener" in outcome.finding
+    gpa = outcome.evidence["guest_proxy_agent"]
+    assert gpa["service"] == "active" and gpa["version"] == "1.0.30"
+
+
+def test_reply_header_alone_reveals_the_guest_proxy_agent() -> None:
+    wire = result("wire-versions", Status.OK, guest_proxy_agent_header=True)
+    ctx = context(_agent_machine(), results=[wire])
+    outcome = run_guest_agent(ctx, "linux", lambda: datetime(2026, 10, 9, tzinfo=UTC))
+    assert "the trace rows are the path evidence" in outcome.finding
+    assert outcome.evidence["guest_proxy_agent"]["reply_header_seen"] is True
+
+
+def test_without_systemd_the_process_is_found_in_proc() -> None:
+    machine = FakeMachine(
+        dirs={"/proc": ["1", "42", "self", "77"]},
+        files={
+            "/proc/1/cmdline": "/sbin/init\0",
+            "/proc/42/cmdline": "python3\0-u\0/usr/sbin/waagent\0-daemon\0",
+            "/proc/77/cmdline": "bash\0",
+        },
+    )
+    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.OK
+    assert outcome.evidence["processes"] == ["python3 -u /usr/sbin/waagent -daemon"]
+    assert outcome.evidence["log"].startswith("/var/log/waagent.log")
+
+
+def test_windows_services() -> None:
+    def sc(name: str, sample: str) -> tuple[tuple[str, ...], CommandResult]:
+        return ("sc", "query", name), ok(fixture_text(sample))
+
+    running = FakeMachine(
+        commands=dict(
+            [
+                sc("WindowsAzureGuestAgent", "windows-sc-query-running.txt"),
+                sc("RdAgent", "windows-sc-query-running.txt"),
+                sc("GuestProxyAgent", "windows-sc-query-missing.txt"),
+            ]
+        )
+    )
+    outcome = run_guest_agent(context(running), "win32")
+    assert outcome.status is Status.OK
+    assert outcome.evidence["GuestProxyAgent"] == "not installed"
+    stopped = FakeMachine(
+        commands=dict(
+            [
+                sc("WindowsAzureGuestAgent", "windows-sc-query-running.txt"),
+                sc("RdAgent", "windows-sc-query-stopped.txt"),
+                sc("GuestProxyAgent", "windows-sc-query-running.txt"),
+            ]
+        )
+    )
+    outcome = run_guest_agent(context(stopped), "win32")
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith("not running: RdAgent")
+    assert "local listener" in outcome.finding

@@ -1,0 +1,135 @@
+"""privileges and proxy, on a made-up machine."""
+
+from __future__ import annotations
+
+from tests.conftest import fixture_text
+from tests.context_fakes import FakeMachine, context, ok
+from wirecheck.checks.privileges import run_privileges
+from wirecheck.checks.proxy import run_proxy
+from wirecheck.model import Status
+
+WS = "168.63.129.16"
+UNITS = ("walinuxagent.service", "waagent.service")
+
+
+def _show(unit: str) -> tuple[str, ...]:
+    return ("systemctl", "show", "-p", "Environment", "-p", "EnvironmentFiles", unit)
+
+
+# ---------------------------------------------------------------------------------------
+# privileges
+
+
+def test_root_is_ok() -> None:
+    outcome = run_privileges(context(FakeMachine(root=True)), "linux")
+    assert outcome.status is Status.OK
+    assert outcome.evidence == {"root": True}
+
+
+def test_non_root_behind_the_agent_firewall() -> None:
+    machine = FakeMachine(
+        root=False,
+        environ={"USER": "alice"},
+        files={"/etc/waagent.conf": "Provisioning.Agent=auto\n"},  # firewall on by default
+    )
+    ctx = context(machine, planned=["tcp-80", "tcp-32526", "dns-udp", "trace-80", "privileges"])
+    outcome = run_privileges(ctx, "linux")
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["root"] is False
+    assert outcome.evidence["agent_firewall"] == "enabled"
+    degraded = outcome.evidence["degraded"]
+    assert set(degraded) == {"tcp-80", "tcp-32526", "trace-80"}  # only checks in this run
+    assert "expected" in degraded["tcp-80"]
+    assert "TCP 80/32526 timeouts are expected" in outcome.finding
+    assert outcome.fix == "Run as root: `sudo wirecheck`."
+
+
+def test_non_root_with_the_agent_firewall_off_or_absent() -> None:
+    off = FakeMachine(root=False, files={"/etc/waagent.conf": "OS.EnableFirewall=n\n"})
+    outcome = run_privileges(context(off), "linux")
+    assert outcome.evidence["agent_firewall"] == "disabled"
+    assert "tcp-80" not in outcome.evidence["degraded"]
+    absent = run_privileges(context(FakeMachine(root=False)), "linux")
+    assert absent.evidence["agent_firewall"] == "absent"
+    assert absent.status is Status.WARN and "firewall" in absent.evidence["degraded"]
+
+
+def test_windows_not_administrator() -> None:
+    outcome = run_privileges(context(FakeMachine(root=False, environ={"USERNAME": "bob"})), "win32")
+    assert outcome.status is Status.WARN
+    assert "not running as Administrator (bob)" in outcome.finding
+    assert "agent_firewall" not in outcome.evidence
+    assert outcome.fix and "elevated" in outcome.fix
+
+
+# ---------------------------------------------------------------------------------------
+# proxy
+
+
+def test_no_proxy_anywhere_is_ok() -> None:
+    machine = FakeMachine(
+        commands={_show(u): ok("Environment=\nEnvironmentFiles=\n") for u in UNITS}
+    )
+    outcome = run_proxy(context(machine), "linux")
+    assert outcome.status is Status.OK
+    assert outcome.finding == f"no proxy setting would catch http://{WS}/"
+    assert outcome.evidence["settings"] == []
+
+
+def test_environment_proxy_warns_redacted_with_fix() -> None:
+    machine = FakeMachine(environ={"HTTP_PROXY": "http://bob:s3cret@10.0.0.5:3128"})
+    outcome = run_proxy(context(machine), "linux")
+    assert outcome.status is Status.WARN
+    assert "s3cret" not in str(outcome.evidence) and "s3cret" not in outcome.finding
+    assert outcome.evidence["catching"] == [
+        {"where": "environment", "name": "HTTP_PROXY", "value": "http://bob:***@10.0.0.5:3128"}
+    ]
+    assert outcome.fix and f"no_proxy=$no_proxy,{WS},169.254.169.254" in outcome.fix
+    assert "systemctl is not installed" in str(outcome.evidence["notes"])
+
+
+def test_excluded_by_no_proxy_is_ok() -> None:
+    machine = FakeMachine(environ={"http_proxy": "http://p:3128", "no_proxy": f"localhost,{WS}"})
+    outcome = run_proxy(context(machine), "linux")
+    assert outcome.status is Status.OK
+    assert "excludes" in outcome.finding
+
+
+def test_agent_unit_environment_and_environment_file() -> None:
+    machine = FakeMachine(
+        commands={
+            _show("walinuxagent.service"): ok(
+                "Environment=LANG=C\n"
+                "EnvironmentFiles=/etc/default/walinuxagent (ignore_errors=yes)\n"
+            ),
+            _show("waagent.service"): ok("Environment=\n"),
+        },
+        files={"/etc/default/walinuxagent": "http_proxy=http://10.0.0.5:3128\n"},
+    )
+    outcome = run_proxy(context(machine), "linux")
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["catching"][0]["where"] == (
+        "walinuxagent.service (/etc/default/walinuxagent)"
+    )
+    assert outcome.fix and "`systemctl edit walinuxagent.service`" in outcome.fix
+
+
+def test_waagent_conf_proxy_is_a_note() -> None:
+    machine = FakeMachine(
+        files={"/etc/waagent.conf": "HttpProxy.Host=10.0.0.5\nHttpProxy.Port=3128\n"}
+    )
+    outcome = run_proxy(context(machine), "linux")
+    assert outcome.status is Status.OK
+    assert outcome.evidence["waagent_conf_proxy"] == "10.0.0.5:3128"
+    assert any("extension downloads" in n for n in outcome.evidence["notes"])
+
+
+def test_windows_winhttp_proxy() -> None:
+    cmd = ("netsh", "winhttp", "show", "proxy")
+    proxied = FakeMachine(commands={cmd: ok(fixture_text("windows-netsh-winhttp-proxy.txt"))})
+    outcome = run_proxy(context(proxied), "win32")
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["catching"][0]["where"] == "WinHTTP"
+    assert outcome.fix and "bypass-list" in outcome.fix
+    direct = FakeMachine(commands={cmd: ok(fixture_text("windows-netsh-winhttp-direct.txt"))})
+    assert run_proxy(context(direct), "win32").status is Status.OK

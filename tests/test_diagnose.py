@@ -1,0 +1,473 @@
+"""The diagnosis on tables of results: one row per cause, then combinations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wirecheck.diagnose import NO_PROBLEM, diagnose
+from wirecheck.model import CheckResult, Status
+
+WS = "168.63.129.16"
+OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
+PORT_RULE = f"-A OUTPUT -d {WS}/32 -p tcp -m tcp --dport 32526 -j DROP"
+DIRECT = [{"ttl": 1, "address": WS, "kind": "target", "rtts_ms": [0.4]}]
+TIMEOUT: dict[str, Any] = {"outcome": "timeout", "errno": "ETIMEDOUT (Connection timed out)"}
+
+
+def _row(check_id: str, status: Status, finding: str, **evidence: Any) -> CheckResult:
+    return CheckResult(check_id, f"title of {check_id}", status, finding, evidence, fix=None)
+
+
+def healthy() -> dict[str, CheckResult]:
+    rows = [
+        _row("tcp-80", OK, "connected", target=f"{WS}:80", outcome="connected"),
+        _row("tcp-32526", OK, "connected", target=f"{WS}:32526", outcome="connected"),
+        _row("wire-versions", OK, "HTTP 200", outcome="connected", http_status=200),
+        _row("dns-udp", OK, "answered", outcome="connected"),
+        _row("dns-tcp", OK, "answered", outcome="connected"),
+        _row("dns-reverse", OK, "no reverse name"),
+        _row("trace-80", OK, "hop 1", target=f"{WS}:80", hops=DIRECT),
+        _row("trace-32526", OK, "hop 1", target=f"{WS}:32526", hops=DIRECT),
+        _row("egress-nic", OK, "eth0", primary_nic="eth0", leaves_by="eth0"),
+        _row("privileges", OK, "root", root=True),
+        _row("proxy", OK, "no proxy"),
+        _row("firewall", OK, "no rule", counted=[], agent_firewall=None),
+        _row("endpoint", OK, "ok", target=WS, agent_would_use=WS),
+        _row("guest-agent", OK, "running"),
+        _row("imds", OK, "answered", nics=[]),
+    ]
+    return {r.check_id: r for r in rows}
+
+
+def run(**changes: CheckResult) -> list[Any]:
+    rows = healthy()
+    rows.update(changes)
+    return list(diagnose(list(rows.values())))
+
+
+def timeout(check_id: str, port: int) -> CheckResult:
+    return _row(check_id, FAIL, "timed out", target=f"{WS}:{port}", **TIMEOUT)
+
+
+NON_ROOT = {
+    "privileges": _row(
+        "privileges",
+        WARN,
+        "not root",
+        root=False,
+        user="alice",
+        agent_firewall="enabled",
+        agent_firewall_source="/etc/waagent.conf: OS.EnableFirewall=not set (default y)",
+    ),
+    "tcp-80": timeout("tcp-80", 80),
+    "tcp-32526": timeout("tcp-32526", 32526),
+    "wire-versions": _row("wire-versions", FAIL, "could not connect", outcome="timeout"),
+    "trace-80": _row("trace-80", FAIL, "nothing answered", target=f"{WS}:80", hops=[]),
+    "trace-32526": _row("trace-32526", FAIL, "nothing answered", target=f"{WS}:32526", hops=[]),
+    "firewall": _row("firewall", SKIP, "no firewall rules could be read: permission denied"),
+}
+
+
+def counted_rule(probes: list[str], packets: int = 3) -> CheckResult:
+    return _row(
+        "firewall",
+        FAIL,
+        f"iptables rule `{PORT_RULE}` (filter/OUTPUT) counted {packets} packets",
+        counted=[
+            {
+                "source": "iptables",
+                "table": "filter",
+                "chain": "OUTPUT",
+                "rule": PORT_RULE,
+                "verdict": "DROP",
+                "packets_during_probes": packets,
+                "probes": probes,
+                "agent": False,
+                "remove": f"iptables -t filter -D {PORT_RULE.removeprefix('-A ')}",
+            }
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rows: Mapping[str, CheckResult]
+    summary: str  # the first cause's summary starts with this
+    checks: tuple[str, ...]  # ... and it explains these rows
+    fix: str = ""  # ... and its fix contains this
+    others: tuple[str, ...] = field(default=())  # later causes start with these, in order
+
+
+CASES = [
+    Case(
+        "non-root behind the agent firewall",
+        NON_ROOT,
+        "TCP 80 and 32526 time out because you are not root: the guest agent's firewall drops",
+        ("tcp-80", "tcp-32526", "trace-80", "trace-32526", "wire-versions", "privileges"),
+        "Run as root: `sudo wirecheck`.",
+    ),
+    Case(
+        "a named local rule",
+        {
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "trace-32526": _row("trace-32526", FAIL, "EPERM", target=f"{WS}:32526", hops=[]),
+            "firewall": counted_rule(["tcp-32526", "trace-32526"]),
+        },
+        f"TCP 32526 times out: iptables rule `{PORT_RULE}` (filter/OUTPUT) counted 3 packet(s)",
+        ("tcp-32526", "trace-32526", "firewall"),
+        f"Remove it: `iptables -t filter -D OUTPUT -d {WS}/32",
+    ),
+    Case(
+        "upstream blackhole",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "wire-versions": _row("wire-versions", FAIL, "could not connect", outcome="timeout"),
+            "trace-80": _row("trace-80", FAIL, "nothing answered", target=f"{WS}:80", hops=[]),
+        },
+        "TCP 80 and 32526 time out and no local rule counted the packets: they are dropped "
+        "after leaving the VM",
+        ("tcp-80", "tcp-32526", "trace-80", "wire-versions"),
+        "wirecheck bundle",
+    ),
+    Case(
+        "an appliance that drops",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "trace-80": _row(
+                "trace-80",
+                FAIL,
+                "never answered",
+                target=f"{WS}:80",
+                hops=[{"ttl": 1, "address": "10.1.0.100", "kind": "router"}],
+            ),
+        },
+        "TCP 80 times out: packets get past hop 1 (10.1.0.100) and are dropped after it",
+        ("tcp-80", "trace-80"),
+    ),
+    Case(
+        "refused",
+        {"tcp-80": _row("tcp-80", FAIL, "refused", target=f"{WS}:80", outcome="refused")},
+        "TCP 80 is refused: something answers with a reset",
+        ("tcp-80",),
+    ),
+    Case(
+        "blocked locally, rules unreadable",
+        {
+            "tcp-32526": _row(
+                "tcp-32526", FAIL, "blocked", target=f"{WS}:32526", outcome="blocked"
+            ),
+            "firewall": _row("firewall", SKIP, "no firewall rules could be read"),
+        },
+        "TCP 32526 is blocked locally (EPERM): the kernel refused to send, so a local firewall "
+        "rule forbids it.",
+        ("tcp-32526",),
+        "Run as root so wirecheck can read the rules and name it.",
+    ),
+    Case(
+        "a proxy in the environment",
+        {
+            "proxy": _row(
+                "proxy", WARN, f"a proxy would catch http://{WS}/: http_proxy=http://p:3128"
+            )
+        },
+        f"A proxy would catch http://{WS}/",
+        ("proxy",),
+    ),
+    Case(
+        "DNS over UDP blocked",
+        {"dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout")},
+        f"DNS over UDP 53 to {WS} times out while TCP works: UDP port 53 is blocked",
+        ("dns-udp",),
+        "Allow UDP port 53",
+    ),
+    Case(
+        "DNS over TCP blocked",
+        {"dns-tcp": _row("dns-tcp", FAIL, "refused", outcome="refused")},
+        f"DNS over TCP 53 to {WS} is refused while UDP works",
+        ("dns-tcp",),
+        "Allow TCP port 53",
+    ),
+    Case(
+        "DNS down on both",
+        {
+            "dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout"),
+            "dns-tcp": _row("dns-tcp", FAIL, "timed out", outcome="timeout"),
+            "dns-reverse": _row("dns-reverse", FAIL, "no resolver answered"),
+        },
+        f"DNS to {WS} fails over UDP and TCP (timeout, timeout)",
+        ("dns-udp", "dns-tcp", "dns-reverse"),
+    ),
+    Case(
+        "a PTR record",
+        {"dns-reverse": _row("dns-reverse", WARN, f"{WS} has a reverse name x.example.com")},
+        f"{WS} has a reverse name x.example.com",
+        ("dns-reverse",),
+    ),
+    Case(
+        "the wrong NIC",
+        {
+            "egress-nic": _row(
+                "egress-nic",
+                FAIL,
+                "leaves by eth1",
+                primary_nic="eth0",
+                leaves_by="eth1",
+                route_lines_at_fault=[f"{WS}/32 via 10.1.1.1 dev eth1 metric 50"],
+            ),
+            "tcp-80": timeout("tcp-80", 80),
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout"),
+            "dns-tcp": _row("dns-tcp", FAIL, "timed out", outcome="timeout"),
+            "dns-reverse": _row("dns-reverse", FAIL, "no resolver answered"),
+        },
+        f"Traffic to {WS} leaves by eth1, not by the primary NIC eth0; that is why TCP 80 and "
+        "32526 time out and DNS fails",
+        ("egress-nic", "tcp-80", "tcp-32526", "dns-udp", "dns-tcp", "dns-reverse"),
+    ),
+    Case(
+        "an extra hop",
+        {
+            "trace-80": _row(
+                "trace-80",
+                WARN,
+                "hop 2",
+                target=f"{WS}:80",
+                hops=[
+                    {"ttl": 1, "address": "10.1.0.100", "kind": "router"},
+                    {"ttl": 2, "address": WS, "kind": "target"},
+                ],
+            )
+        },
+        f"An extra hop is in the path to {WS} (port 80): hop 1 10.1.0.100 before the target",
+        ("trace-80",),
+    ),
+    Case(
+        "WireServer answers 500",
+        {
+            "wire-versions": _row(
+                "wire-versions",
+                FAIL,
+                "WireServer answered HTTP 500",
+                outcome="connected",
+                http_status=500,
+            )
+        },
+        "WireServer answers ?comp=versions with HTTP 500: the connection works",
+        ("wire-versions",),
+        "The path is direct (trace-80 ok)",
+    ),
+    Case(
+        "WireServer answers garbage",
+        {
+            "wire-versions": _row(
+                "wire-versions", FAIL, "not well-formed XML", outcome="connected", http_status=200
+            )
+        },
+        "WireServer's answer to ?comp=versions is not usable: not well-formed XML",
+        ("wire-versions",),
+    ),
+    Case(
+        "WireServer is slow",
+        {
+            "wire-versions": _row(
+                "wire-versions",
+                FAIL,
+                "no complete answer",
+                outcome="timeout",
+                detail="the deadline passed mid-response",
+                elapsed_ms=4990.0,
+            )
+        },
+        "WireServer is slow: the connection works but no complete answer",
+        ("wire-versions",),
+    ),
+    Case(
+        "another option-245 endpoint",
+        {
+            "endpoint": _row(
+                "endpoint",
+                WARN,
+                f"the guest agent would look for WireServer at 10.1.0.99, not at the target {WS}",
+                target=WS,
+                agent_would_use="10.1.0.99",
+            )
+        },
+        f"The guest agent would look for WireServer at 10.1.0.99, not at the target {WS}",
+        ("endpoint",),
+    ),
+    Case(
+        "a local rule rejects IMDS",
+        {
+            "imds": _row("imds", WARN, "IMDS is not reachable: refused", outcome="refused"),
+            "firewall": _row(
+                "firewall",
+                FAIL,
+                "counted",
+                counted=[
+                    {
+                        "source": "iptables",
+                        "table": "filter",
+                        "chain": "OUTPUT",
+                        "rule": "-A OUTPUT -d 169.254.169.254/32 -j REJECT",
+                        "packets_during_probes": 1,
+                        "probes": ["imds"],
+                        "agent": False,
+                        "remove": "iptables -t filter -D OUTPUT -d 169.254.169.254/32 -j REJECT",
+                    }
+                ],
+            ),
+        },
+        "IMDS is refused: iptables rule `-A OUTPUT -d 169.254.169.254/32 -j REJECT` "
+        "(filter/OUTPUT) counted 1 packet(s)",
+        ("imds", "firewall"),
+        "iptables -t filter -D OUTPUT -d 169.254.169.254/32 -j REJECT",
+    ),
+    Case(
+        "IMDS unreachable",
+        {"imds": _row("imds", WARN, "IMDS is not reachable: refused")},
+        "IMDS is not reachable: refused",
+        ("imds",),
+    ),
+    Case(
+        "guest agent errors",
+        {"guest-agent": _row("guest-agent", WARN, "walinuxagent is running; 2 errors")},
+        "Guest agent: walinuxagent is running; 2 errors",
+        ("guest-agent",),
+    ),
+    # Combinations
+    Case(
+        "non-root and a foreign rule at once",
+        {**NON_ROOT, "firewall": counted_rule(["tcp-32526", "trace-32526"], packets=2)},
+        "TCP 80 times out because you are not root",
+        ("tcp-80", "trace-80", "wire-versions", "privileges"),
+        "sudo wirecheck",
+        (f"TCP 32526 times out: iptables rule `{PORT_RULE}`",),
+    ),
+    Case(
+        "DNS blocked and a proxy",
+        {
+            "dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout"),
+            "proxy": _row("proxy", WARN, "a proxy would catch it"),
+        },
+        f"DNS over UDP 53 to {WS} times out",
+        ("dns-udp",),
+        "",
+        ("A proxy would catch it",),
+    ),
+    Case(
+        "an extra hop and a PTR record",
+        {
+            "trace-32526": _row(
+                "trace-32526",
+                WARN,
+                "hop 2",
+                target=f"{WS}:32526",
+                hops=[
+                    {"ttl": 1, "address": None, "kind": "none"},
+                    {"ttl": 2, "address": WS, "kind": "target"},
+                ],
+            ),
+            "dns-reverse": _row("dns-reverse", WARN, f"{WS} has a reverse name x"),
+        },
+        f"An extra hop is in the path to {WS} (port 32526): a silent hop before the target",
+        ("trace-32526",),
+        "",
+        (f"{WS} has a reverse name x",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_first_cause(case: Case) -> None:
+    causes = run(**case.rows)
+    first = causes[0]
+    assert first.summary.startswith(case.summary), first.summary
+    assert set(first.checks) == set(case.checks)
+    assert case.fix in first.fix
+    assert first.evidence  # every cause says what supports it
+    later = [c.summary for c in causes[1:]]
+    for expected, actual in zip(case.others, later, strict=False):
+        assert actual.startswith(expected), later
+    assert len(later) >= len(case.others)
+
+
+def test_a_healthy_run_says_no_problem() -> None:
+    assert run() == [NO_PROBLEM]
+    skipped = _row("imds", SKIP, "not asked")
+    assert run(imds=skipped, firewall=_row("firewall", SKIP, "not root")) == [NO_PROBLEM]
+
+
+def test_non_root_without_the_agent_config_is_recognised_by_its_signature() -> None:
+    rows = dict(NON_ROOT)
+    rows["privileges"] = _row("privileges", WARN, "not root", root=False, agent_firewall="absent")
+    first = run(**rows)[0]  # dns-tcp is ok: TCP to the platform works on port 53 only
+    assert first.summary.startswith(
+        "TCP 80 and 32526 time out because you are not root: most likely the guest agent's"
+    )
+    assert any(e.startswith("dns-tcp: ok: TCP to the same address works") for e in first.evidence)
+
+
+def test_non_root_with_the_agent_firewall_off_is_not_blamed_on_root() -> None:
+    rows = dict(NON_ROOT)
+    rows["privileges"] = _row("privileges", WARN, "not root", root=False, agent_firewall="disabled")
+    first = run(**rows)[0]
+    assert first.summary.startswith("TCP 80 and 32526 time out and no local rule counted")
+    assert "privileges: not root, but the guest agent's firewall is not enabled" in first.evidence
+    rows["privileges"] = _row("privileges", WARN, "not root", root=False, agent_firewall="absent")
+    rows["dns-tcp"] = _row("dns-tcp", FAIL, "timed out", outcome="timeout")
+    assert run(**rows)[0].summary.startswith("TCP 80 and 32526 time out and no local rule")
+
+
+def test_extra_hops_on_both_ports_are_one_cause() -> None:
+    hops = [
+        {"ttl": 1, "address": "10.1.0.1", "kind": "router"},
+        {"ttl": 2, "address": WS, "kind": "target"},
+    ]
+    causes = run(
+        **{
+            "trace-80": _row("trace-80", WARN, "hop 2", target=f"{WS}:80", hops=hops),
+            "trace-32526": _row("trace-32526", WARN, "hop 2", target=f"{WS}:32526", hops=hops),
+        }
+    )
+    assert [c.summary for c in causes] == [
+        f"An extra hop is in the path to {WS} (ports 80 and 32526): hop 1 10.1.0.1 before the "
+        "target; on Azure it is one hop away (an appliance or a wrong route)."
+    ]
+
+
+def test_the_wrong_nic_explains_the_timeouts_it_causes() -> None:
+    (wrong_nic,) = [c for c in CASES if c.name == "the wrong NIC"]
+    (cause,) = run(**wrong_nic.rows)  # no separate blackhole cause for the same timeouts
+    assert f"route at fault: {WS}/32 via 10.1.1.1 dev eth1 metric 50" in cause.evidence
+
+
+def test_an_unexplained_row_still_gets_its_own_cause() -> None:
+    odd = _row("egress-nic", Status.ERROR, "wirecheck failed inside this check: KeyError")
+    causes = run(**{"egress-nic": odd})
+    assert causes[0].checks == ("egress-nic",)
+    assert causes[0].summary == "title of egress-nic: wirecheck failed inside this check: KeyError"
+
+
+ALL_IDS = list(healthy())
+
+
+@given(st.dictionaries(st.sampled_from(ALL_IDS), st.sampled_from(list(Status)), max_size=15))
+def test_every_bad_row_is_explained_by_some_cause(statuses: dict[str, Status]) -> None:
+    rows = healthy()
+    for check_id, status in statuses.items():
+        old = rows[check_id]
+        rows[check_id] = CheckResult(check_id, old.title, status, "changed", old.evidence)
+    causes = diagnose(list(rows.values()))
+    bad = {r.check_id for r in rows.values() if r.status in (WARN, FAIL, Status.ERROR)}
+    explained = {c for cause in causes for c in cause.checks}
+    assert bad <= explained
+    assert (causes == (NO_PROBLEM,)) == (not bad)
+    assert all(cause.fix and cause.summary for cause in causes)

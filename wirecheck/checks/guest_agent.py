@@ -1,0 +1,321 @@
+"""guest-agent: the Azure guest agent and the GuestProxyAgent, and what they last said about
+reaching the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
+
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck.model import Deadline, Status
+from wirecheck.net.parallel import gather
+from wirecheck.platform.waagent import (
+    PROXY_AGENT_STATUS,
+    WAAGENT_CONF,
+    WAAGENT_LOG,
+    LogEntry,
+    ProxyAgentStatus,
+    connectivity_errors,
+    log_version,
+    parse_log,
+    parse_proxy_agent_status,
+    parse_version_output,
+)
+from wirecheck.platform.windows import (
+    WINDOWS_AGENT_SERVICES,
+    WINDOWS_PROXY_AGENT_SERVICE,
+    parse_sc_query,
+)
+from wirecheck.system import CommandResult
+
+AGENT_UNITS = ("walinuxagent.service", "waagent.service")
+PROXY_AGENT_UNIT = "azure-proxy-agent.service"
+FACTS_BUDGET_S = 2.0  # `waagent --version` starts a Python interpreter
+LOG_TAIL_BYTES = 1024 * 1024  # the recent end of the log is what matters
+RECENT = timedelta(hours=24)  # older connectivity errors are history, not today's problem
+REDIRECT_NOTE = (
+    "the GuestProxyAgent is active: a TCP connect to 80/32526 may end at its local listener, "
+    "not at the host; the trace rows are the path evidence"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_systemctl_show(text: str) -> dict[str, dict[str, str]]:
+    """`systemctl show -p Id -p LoadState -p ActiveState -p SubState U1 U2`: unit -> properties."""
+    units: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for raw in [*text.splitlines(), ""]:
+        line = raw.strip()
+        if not line:
+            if current.get("Id"):
+                units[current["Id"]] = current
+            current = {}
+            continue
+        key, _, value = line.partition("=")
+        current[key] = value
+    return units
+
+
+@dataclass(frozen=True)
+class LinuxAgentFacts:
+    units: Mapping[str, Mapping[str, str]]  # unit -> systemctl properties (loaded ones only)
+    processes: tuple[str, ...]  # agent command lines seen in /proc (when systemctl is absent)
+    installed: bool  # a unit, a process or /etc/waagent.conf exists
+    version: Mapping[str, str] = field(default_factory=dict)  # from `waagent --version`
+    log: tuple[LogEntry, ...] = ()
+    log_note: str | None = None
+    proxy_agent: ProxyAgentStatus | None = None
+    proxy_agent_note: str | None = None
+    proxy_agent_header: bool = False  # seen on the WireServer reply (wire-versions)
+
+
+def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
+    """The verdict from what was gathered. Pure."""
+    agent_unit = next((u for u in AGENT_UNITS if u in facts.units), None)
+    state = facts.units[agent_unit].get("ActiveState") if agent_unit else None
+    running = state == "active" or bool(facts.processes)
+    version = facts.version.get("goal_state_agent") or facts.version.get("installed")
+    version = version or log_version(list(facts.log))
+    errors = connectivity_errors(list(facts.log))
+    recent = [e for e in errors if e.time is None or now - e.time <= RECENT]
+    evidence: dict[str, object] = {
+        "service": agent_unit,
+        "state": state or ("running" if facts.processes else "not running"),
+        "version": version,
+    }
+    if facts.version:
+        evidence["waagent_version"] = dict(facts.version)
+    if facts.processes:
+        evidence["processes"] = list(facts.processes)
+    evidence["log_errors"] = [e.to_text() for e in errors]
+    if facts.log_note:
+        evidence["log"] = facts.log_note
+    proxy_active = _proxy_agent_evidence(facts, evidence)
+
+    if not facts.installed and not proxy_active:
+        return Outcome(
+            Status.SKIP,
+            "no Linux guest agent here (no walinuxagent/waagent unit or process, no "
+            f"{WAAGENT_CONF})",
+            evidence,
+        )
+    notes = [REDIRECT_NOTE] if proxy_active else []
+    named = f"{agent_unit or 'waagent'} {version or '(version unknown)'}"
+    if facts.installed and not running:
+        return Outcome(
+            Status.WARN,
+            "; ".join([f"the guest agent is installed but not running ({state or '?'})", *notes]),
+            evidence,
+            fix=f"Start it: `systemctl start {agent_unit or 'walinuxagent'}`; "
+            f"`journalctl -u {agent_unit or 'walinuxagent'}` says why it stopped.",
+        )
+    if recent:
+        last = recent[-1]
+        return Outcome(
+            Status.WARN,
+            "; ".join(
+                [
+                    f"{named} is running; {len(recent)} connectivity error(s) in its log in the "
+                    f"last {RECENT.total_seconds() / 3600:.0f} h, last: {last.to_text()}",
+                    *notes,
+                ]
+            ),
+            evidence,
+            fix="The agent cannot always reach the platform: the other rows say why; after "
+            f"fixing, watch `{WAAGENT_LOG}` for new errors.",
+        )
+    older = f" (older errors: {len(errors)}, last at {errors[-1].to_text()[:20]})" if errors else ""
+    return Outcome(
+        Status.OK,
+        "; ".join(
+            [
+                f"{named} is running; no recent connectivity errors in its log{older}",
+                *notes,
+            ]
+        ),
+        evidence,
+    )
+
+
+def _proxy_agent_evidence(facts: LinuxAgentFacts, evidence: dict[str, object]) -> bool:
+    """Add the GuestProxyAgent's facts to the evidence; True when it redirects traffic."""
+    unit = facts.units.get(PROXY_AGENT_UNIT)
+    unit_active = bool(unit and unit.get("ActiveState") == "active")
+    status = facts.proxy_agent
+    if unit or status or facts.proxy_agent_header:
+        evidence["guest_proxy_agent"] = {
+            "service": unit.get("ActiveState") if unit else None,
+            "version": status.version if status else None,
+            "status": status.overall if status else None,
+            "modules": dict(status.modules) if status else {},
+            "problems": list(status.problems) if status else [],
+            "reply_header_seen": facts.proxy_agent_header,
+        }
+    if facts.proxy_agent_note:
+        evidence["guest_proxy_agent_status_file"] = facts.proxy_agent_note
+    return facts.proxy_agent_header or unit_active or bool(status and status.redirecting)
+
+
+def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
+    system = ctx.system
+    budget = Deadline(min(FACTS_BUDGET_S, ctx.deadline.remaining()))
+    units = (*AGENT_UNITS, PROXY_AGENT_UNIT)
+    properties = ["-p", "Id", "-p", "LoadState", "-p", "ActiveState", "-p", "SubState"]
+    calls: dict[str, Callable[[], object]] = {
+        "show": lambda: system.run_command(
+            ["systemctl", "show", *properties, *units], budget.remaining()
+        ),
+        "version": lambda: system.run_command(["waagent", "--version"], budget.remaining()),
+        "log": lambda: system.run_command(
+            ["tail", "-c", str(LOG_TAIL_BYTES), WAAGENT_LOG], budget.remaining()
+        ),
+    }
+    got = gather(calls, budget)
+    show = got["show"]
+    loaded: dict[str, dict[str, str]] = {}
+    processes: tuple[str, ...] = ()
+    if _ran(show):
+        every = parse_systemctl_show(show.stdout)
+        loaded = {u: p for u, p in every.items() if p.get("LoadState") == "loaded"}
+    else:
+        processes = _agent_processes(ctx)
+    version_run = got["version"]
+    version = parse_version_output(version_run.stdout) if _ran(version_run) else {}
+    log_text, log_note = _log_text(ctx, got["log"])
+    try:
+        system.read_text(WAAGENT_CONF)
+        conf_present = True
+    except OSError:
+        conf_present = False
+    proxy_status, proxy_note = _proxy_agent_status(ctx)
+    wire = ctx.wait_for("wire-versions")
+    return LinuxAgentFacts(
+        units=loaded,
+        processes=processes,
+        installed=conf_present or any(u in loaded for u in AGENT_UNITS) or bool(processes),
+        version=version,
+        log=tuple(parse_log(log_text)),
+        log_note=log_note,
+        proxy_agent=proxy_status,
+        proxy_agent_note=proxy_note,
+        proxy_agent_header=bool(wire and wire.evidence.get("guest_proxy_agent_header")),
+    )
+
+
+def _ran(done: object) -> TypeGuard[CommandResult]:
+    """A command that ran to a zero exit status (gather gives None for one that did not)."""
+    return isinstance(done, CommandResult) and done.ok
+
+
+def _log_text(ctx: CheckContext, tail: object) -> tuple[str, str | None]:
+    if _ran(tail):
+        return tail.stdout, None
+    try:
+        return ctx.system.read_text(WAAGENT_LOG), None
+    except OSError as exc:
+        return "", f"{WAAGENT_LOG}: {exc.strerror or exc}"
+
+
+def _proxy_agent_status(ctx: CheckContext) -> tuple[ProxyAgentStatus | None, str | None]:
+    try:
+        text = ctx.system.read_text(PROXY_AGENT_STATUS)
+    except OSError:
+        return None, None  # not installed: nothing to say
+    try:
+        return parse_proxy_agent_status(text), None
+    except (ValueError, json.JSONDecodeError) as exc:
+        return None, f"{PROXY_AGENT_STATUS} is not a GuestProxyAgent status: {exc}"
+
+
+def _agent_processes(ctx: CheckContext) -> tuple[str, ...]:
+    """Agent command lines from /proc, for machines without systemd (containers)."""
+    found = []
+    try:
+        pids = [p for p in ctx.system.list_dir("/proc") if p.isdigit()]
+    except OSError:
+        return ()
+    for pid in pids:
+        try:
+            cmdline = ctx.system.read_text(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
+        except OSError:
+            continue
+        if "waagent" in cmdline or "WALinuxAgent" in cmdline or "azure-proxy-agent" in cmdline:
+            found.append(cmdline[:200])
+    return tuple(found)
+
+
+def run_windows(ctx: CheckContext) -> Outcome:
+    budget = Deadline(min(FACTS_BUDGET_S, ctx.deadline.remaining()))
+    names = (*WINDOWS_AGENT_SERVICES, WINDOWS_PROXY_AGENT_SERVICE)
+    got = gather(
+        {name: _sc_query(ctx, name, budget) for name in names},
+        budget,
+    )
+    states = {
+        name: parse_sc_query(done.stdout + done.stderr, name)
+        for name, done in got.items()
+        if isinstance(done, CommandResult) and done.error is None
+    }
+    evidence: dict[str, object] = {
+        name: (s.state or "?") if s.installed else "not installed" for name, s in states.items()
+    }
+    agents = [states[n] for n in WINDOWS_AGENT_SERVICES if n in states]
+    if not any(s.installed for s in agents):
+        return Outcome(Status.SKIP, "no Windows guest agent service is installed here", evidence)
+    proxy = states.get(WINDOWS_PROXY_AGENT_SERVICE)
+    notes = [REDIRECT_NOTE] if proxy and proxy.state == "RUNNING" else []
+    stopped = [s.name for s in agents if s.installed and s.state != "RUNNING"]
+    if stopped:
+        return Outcome(
+            Status.WARN,
+            "; ".join([f"not running: {', '.join(stopped)}", *notes]),
+            evidence,
+            fix=f"Start them: `Start-Service {','.join(stopped)}`; the System event log says "
+            "why they stopped.",
+        )
+    running = ", ".join(s.name for s in agents if s.installed)
+    return Outcome(Status.OK, "; ".join([f"{running} running", *notes]), evidence)
+
+
+def _sc_query(ctx: CheckContext, name: str, budget: Deadline) -> Callable[[], object]:
+    return lambda: ctx.system.run_command(["sc", "query", name], budget.remaining())
+
+
+def run_guest_agent(
+    ctx: CheckContext,
+    platform_name: str = sys.platform,
+    now: Callable[[], datetime] = _now,
+) -> Outcome:
+    if platform_name == "win32":
+        return run_windows(ctx)
+    return judge_linux(collect_linux(ctx, now()), now())
+
+
+GUEST_AGENT = CheckSpec(
+    "guest-agent",
+    "Azure guest agent",
+    run_guest_agent,
+    explain="""\
+Looks at the guest agent, the program that talks to WireServer for the VM: on Linux the
+walinuxagent/waagent service (or its process), its version (`waagent --version`, else its
+log), and the last connectivity errors in /var/log/waagent.log with their time; on Windows
+the WindowsAzureGuestAgent and RdAgent services. It also looks for the GuestProxyAgent
+(azure-proxy-agent service, /var/log/azure-proxy-agent/status.json, the reply header
+x-ms-azure-host-authorization on the WireServer answer): when it is active, connects to
+168.63.129.16:80/32526 are redirected to a local listener, so a successful TCP connect
+does not prove the path to the host; the traceroute rows do.
+- ok: the agent runs and logged no connectivity error in the last 24 hours.
+- warn: it is installed but not running, or it logged connectivity errors recently (the
+  finding quotes the last one and its time).
+- skip: no guest agent is installed.
+Fix: start the service; fix what the other rows point at, then watch the agent's log.""",
+    context=True,
+)
