@@ -9,13 +9,13 @@ is made here, on plain values and a clock passed in, so it is tested with tables
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wirecheck.errors import ParseError
 from wirecheck.model import Status
+from wirecheck.net.addresses import is_ipv4
 
 # Defaults for a target that should be one hop away (DESIGN 3): the first wave covers the
 # target plus up to three appliances; a second wave only runs when nothing answered as
@@ -471,7 +471,7 @@ def _parse_traceroute(text: str) -> tuple[str, int, list[Hop]]:
             if index + 1 < len(words) and words[index + 1].startswith("("):
                 address, index = words[index + 1].strip("()"), index + 2  # name (address)
                 continue
-            if _is_ipv4(word):
+            if is_ipv4(word):
                 address, index = word, index + 1
                 continue
             rtt = float(word)  # "0.123 ms"
@@ -488,14 +488,6 @@ def _parse_traceroute(text: str) -> tuple[str, int, list[Hop]]:
         final = kind == "target" or any(c.flag for c in cells)
         hops.append(Hop(ttl, tuple(cells), kind, final))
     return target, max_hops, hops
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------

@@ -90,6 +90,22 @@ class Snapshot:
 # iptables-save -c
 
 
+def _policy_rule(table: str, chain: str, verdict: str, packets: str, octets: str) -> Rule:
+    """A chain's policy as a rule, so a DROP policy is named like any DROP rule."""
+    return Rule(
+        "iptables",
+        table,
+        chain,
+        f"-P {chain} {verdict}",
+        verdict,
+        packets=int(packets),
+        bytes=int(octets),
+        key=f"iptables {table} {chain} policy",
+        remove=f"iptables -t {table} -P {chain} ACCEPT",
+        policy=True,
+    )
+
+
 def parse_iptables_save(text: str) -> list[Rule]:
     """`iptables-save -c`: every table, every rule with `[packets:bytes]`, and chain policies."""
     rules: list[Rule] = []
@@ -103,20 +119,7 @@ def parse_iptables_save(text: str) -> list[Rule]:
         policy = re.fullmatch(r":(\S+)\s+(ACCEPT|DROP)\s+\[(\d+):(\d+)\]", line)
         if policy:
             chain, verdict, packets, octets = policy.groups()
-            rules.append(
-                Rule(
-                    "iptables",
-                    table,
-                    chain,
-                    f"-P {chain} {verdict}",
-                    verdict,
-                    packets=int(packets),
-                    bytes=int(octets),
-                    key=f"iptables {table} {chain} policy",
-                    remove=f"iptables -t {table} -P {chain} ACCEPT",
-                    policy=True,
-                )
-            )
+            rules.append(_policy_rule(table, chain, verdict, packets, octets))
             continue
         counted = re.fullmatch(r"(?:\[(\d+):(\d+)\]\s+)?-A\s+(\S+)\s*(.*)", line)
         if not counted:
@@ -237,20 +240,7 @@ def parse_iptables_list(text: str, table: str) -> list[Rule]:
             chain, verdict, packets, octets = head.groups()
             position = 0
             if verdict:
-                rules.append(
-                    Rule(
-                        "iptables",
-                        table,
-                        chain,
-                        f"-P {chain} {verdict}",
-                        verdict,
-                        packets=int(packets),
-                        bytes=int(octets),
-                        key=f"iptables {table} {chain} policy",
-                        remove=f"iptables -t {table} -P {chain} ACCEPT",
-                        policy=True,
-                    )
-                )
+                rules.append(_policy_rule(table, chain, verdict, packets, octets))
             continue
         words = raw.split()
         if not words or not chain:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from wirecheck.net.addresses import is_ipv4
 from wirecheck.system import System
 
 # Where dhclient, NetworkManager and systemd-networkd keep leases on the distributions Azure
@@ -90,7 +91,7 @@ def _dhclient_lease(statements: list[list[str]], source: str) -> Lease:
             if name == "unknown-245":
                 option_245 = decode_option_245(value)
             elif name == "routers":
-                routers = tuple(r for r in re.split(r"[,\s]+", value) if _is_ipv4(r))
+                routers = tuple(r for r in re.split(r"[,\s]+", value) if is_ipv4(r))
             elif name == "domain-name":
                 domain = value.split()[0] if value.split() else None
             elif name in _ROUTE_OPTIONS and not routes:
@@ -118,7 +119,7 @@ def decode_option_245(value: str) -> str | None:
     """Option 245 as dhclient writes it: hex octets (`a8:3f:81:10`, leading zeros dropped),
     a dotted address (when dhclient.conf declares the option), or a quoted 4-byte string."""
     value = value.strip()
-    if _is_ipv4(value):
+    if is_ipv4(value):
         return value
     if len(value) >= 2 and value[0] == value[-1] == '"':
         raw = _unescape(value[1:-1])
@@ -243,7 +244,7 @@ def parse_networkd_lease(text: str, source: str, interface: str | None) -> Lease
     for key in ("ROUTES", "CLASSLESS_ROUTES", "STATIC_ROUTES"):
         for item in values.get(key, "").split():
             dest, _, gateway = item.partition(",")
-            if _is_network(dest) and _is_ipv4(gateway):
+            if _is_network(dest) and is_ipv4(gateway):
                 routes.append((str(ipaddress.IPv4Network(dest, strict=False)), gateway))
     option = values.get("OPTION_245")
     return Lease(
@@ -251,7 +252,7 @@ def parse_networkd_lease(text: str, source: str, interface: str | None) -> Lease
         address=values.get("ADDRESS") or None,
         option_245=decode_option_245(option) if option else None,
         domain_name=values.get("DOMAINNAME") or None,
-        routers=tuple(r for r in values.get("ROUTER", "").split() if _is_ipv4(r)),
+        routers=tuple(r for r in values.get("ROUTER", "").split() if is_ipv4(r)),
         static_routes=tuple(dict.fromkeys(routes)),
         expires=None,  # networkd keeps the file only while the lease is held
         source=source,
@@ -397,14 +398,6 @@ def interface_indexes(system: System, timeout_s: float = 1.0) -> dict[int, str]:
         and isinstance(link.get("ifindex"), int)
         and isinstance(link.get("ifname"), str)
     }
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_network(text: str) -> bool:

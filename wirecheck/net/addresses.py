@@ -1,0 +1,14 @@
+"""Small address predicates shared by the parsers."""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def is_ipv4(text: str) -> bool:
+    """True for a dotted-quad IPv4 address (no prefix, no port)."""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
