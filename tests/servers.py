@@ -501,18 +501,21 @@ def fake_system(
     reverse: Callable[[str], str | None] | None = None,
     root: bool = True,
     socket_factory: Callable[[int, int], Any] = socket.socket,
+    files: Mapping[str, str] | None = None,
 ) -> System:
     """A `System` that answers from these values; nothing reaches the real machine.
 
     `resolv_conf=None`: /etc/resolv.conf cannot be read. `reverse`: the system resolver's
-    PTR answer (default: no name). Commands are not expected in these checks: one fails
-    the test loudly rather than running on the host.
+    PTR answer (default: no name). `files`: other readable files by path. Commands are not
+    expected in these checks: one fails the test loudly rather than running on the host.
     """
     interfaces = dict(addresses or {"lo": ("127.0.0.1",), "eth0": ("10.0.0.4",)})
 
     def read_text(path: str) -> str:
         if path == RESOLV_CONF and resolv_conf is not None:
             return resolv_conf
+        if files and path in files:
+            return files[path]
         raise FileNotFoundError(2, "No such file or directory (fake system)", path)
 
     def run_command(argv: Sequence[str], timeout_s: float) -> CommandResult:

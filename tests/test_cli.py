@@ -332,3 +332,17 @@ def test_version_fast_path_does_not_import_the_cli() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("wirecheck ")
+
+
+@pytest.mark.parametrize("engine", ["auto", "kernel"])
+def test_trace_engine_option_reaches_the_trace(healthy: Lab, engine: str) -> None:
+    result = healthy.invoke("--only", "trace-80", "--trace-engine", engine, "-o", "json")
+    (check,) = json.loads(result.stdout)["checks"]
+    assert check["evidence"]["engine"] == "kernel", check
+    assert (engine == "kernel") == ("asked for" in check["evidence"]["engine_reason"])
+
+
+def test_unknown_trace_engine_is_a_usage_error(healthy: Lab) -> None:
+    result = healthy.invoke("--trace-engine", "icmp")
+    assert result.exit_code == 3
+    assert "--trace-engine" in result.output

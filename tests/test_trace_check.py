@@ -43,8 +43,11 @@ class CannedEngine:
         return self.run
 
 
-def _ctx(system: System, target: str = TARGET, ports: Ports | None = None) -> CheckContext:
-    config = RunConfig(target=target, timeout_s=3, ports=ports or Ports())
+def _ctx(
+    system: System, target: str = TARGET, ports: Ports | None = None, engine: str = "raw"
+) -> CheckContext:
+    # These tests are about the raw engine as root unless they say otherwise.
+    config = RunConfig(target=target, timeout_s=3, ports=ports or Ports(), trace_engine=engine)
     return CheckContext(config, Deadline(3), system)
 
 
@@ -188,3 +191,29 @@ def test_help_and_runs_without_trace_do_not_import_scapy() -> None:
         )
         == "[]"
     )
+
+
+def test_auto_uses_the_kernel_engine_as_root_without_the_guest_proxy_agent() -> None:
+    seen: list[str] = []
+
+    def engines(name: str, ctx: CheckContext, request: TraceRequest) -> EngineChoice:
+        seen.append(name)
+        return EngineChoice(CannedEngine(name, EXTRA_HOP), request, ())
+
+    outcome = run_trace(_ctx(fake_system(root=True), engine="auto"), 80, "TCP 80", engines)
+    assert seen == ["kernel"]
+    assert "GuestProxyAgent" in outcome.evidence["engine_reason"]
+
+
+def test_auto_uses_the_raw_engine_as_root_where_the_guest_proxy_agent_is_installed() -> None:
+    seen: list[str] = []
+
+    def engines(name: str, ctx: CheckContext, request: TraceRequest) -> EngineChoice:
+        seen.append(name)
+        return EngineChoice(CannedEngine(name, EXTRA_HOP), request, ())
+
+    status = "/var/log/azure-proxy-agent/status.json"
+    system = fake_system(root=True, files={status: "{}"})
+    outcome = run_trace(_ctx(system, engine="auto"), 80, "TCP 80", engines)
+    assert seen == [RAW]
+    assert "redirect" in outcome.evidence["engine_reason"]

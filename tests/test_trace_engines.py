@@ -41,8 +41,16 @@ FAST = TracePlan(max_hops=3, wave=3, wait_s=0.3)
 
 
 def test_engine_choice_per_platform() -> None:
-    assert choose_engine(True, "linux")[0] == RAW
+    assert choose_engine(True, "linux")[0] == KERNEL  # auto: scapy only where it is needed
+    assert choose_engine(True, "linux", proxy_agent=True)[0] == RAW
+    assert choose_engine(True, "linux", "raw")[0] == RAW
+    assert choose_engine(True, "linux", "kernel", proxy_agent=True)[0] == KERNEL
     assert choose_engine(False, "linux")[0] == KERNEL
+    assert choose_engine(False, "linux", "raw") == (
+        KERNEL,
+        "not root: unprivileged probes (one TCP socket per TTL, IP_RECVERR); "
+        "the raw engine needs root",
+    )
     engine, why = choose_engine(True, "win32")
     assert engine is None and "Windows" in why and "Npcap" in why
     assert choose_engine(False, "darwin")[0] is None

@@ -75,6 +75,12 @@ app = typer.Typer(
 )
 
 
+class TraceEngine(enum.StrEnum):
+    AUTO = "auto"
+    RAW = "raw"
+    KERNEL = "kernel"
+
+
 class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
@@ -145,6 +151,10 @@ def run(
     dns_name: Annotated[
         str | None, typer.Option(help="Name to resolve when the VM's DNS suffix is unknown.")
     ] = None,
+    trace_engine: Annotated[
+        TraceEngine,
+        typer.Option(help="TCP traceroute engine; auto: raw only where the GuestProxyAgent is."),
+    ] = TraceEngine.AUTO,
     port_http: Annotated[int, typer.Option(hidden=True)] = 80,
     port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
     port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
@@ -177,6 +187,7 @@ def run(
         dns_name=dns_name,
         only=_ids(only),
         skip=_ids(skip),
+        trace_engine=trace_engine.value,
     )
     try:
         live = output is OutputFormat.TABLE and not quiet
@@ -320,6 +331,10 @@ def bundle(
     force: Annotated[
         bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
     ] = False,
+    trace_engine: Annotated[
+        TraceEngine,
+        typer.Option(help="TCP traceroute engine; auto: raw only where the GuestProxyAgent is."),
+    ] = TraceEngine.AUTO,
     port_http: Annotated[int, typer.Option(hidden=True)] = 80,
     port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
     port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
@@ -353,6 +368,7 @@ def bundle(
             target=target,
             timeout_s=timeout,
             ports=Ports(http=port_http, host_plugin=port_hostplugin, dns=port_dns),
+            trace_engine=trace_engine.value,
         )
         report = _execute(config, live=False, system=seams.system)
         from wirecheck.console import summary_line

@@ -102,6 +102,7 @@ class RunConfig:
     only: frozenset[str] = frozenset()
     skip: frozenset[str] = frozenset()
     imds_address: str = IMDS_ADDRESS  # tests and the lab point the imds check elsewhere
+    trace_engine: str = "auto"  # auto, raw or kernel (see net.traceroute.choose_engine)
 
 
 class Deadline:

@@ -27,6 +27,8 @@ from wirecheck.net.traceroute import (
     choose_engine,
 )
 from wirecheck.platform.routes import KernelRoute, kernel_route
+from wirecheck.platform.waagent import PROXY_AGENT_STATUS
+from wirecheck.system import System
 from wirecheck.trace import Hop, TracePlan, classify, render_traceroute
 
 # Reverse names for the hops (traceroute's default, non `-n` form) get this much of what
@@ -128,7 +130,12 @@ def run_trace(
             {"target": target},
             fix="Run with --target set to the address (e.g. 168.63.129.16).",
         )
-    engine_name, why = choose_engine(ctx.system.is_root(), platform)
+    engine_name, why = choose_engine(
+        ctx.system.is_root(),
+        platform,
+        ctx.config.trace_engine,
+        proxy_agent=platform.startswith("linux") and proxy_agent_installed(ctx.system),
+    )
     if engine_name is None:
         return Outcome(
             Status.SKIP,
@@ -196,6 +203,25 @@ def _bind(lookup: Callable[[str], str | None], address: str) -> Callable[[], str
     return lambda: lookup(address)
 
 
+# Any of these means the GuestProxyAgent is installed (its unit) or has run (its status).
+PROXY_AGENT_FILES = (
+    PROXY_AGENT_STATUS,
+    "/lib/systemd/system/azure-proxy-agent.service",
+    "/usr/lib/systemd/system/azure-proxy-agent.service",
+    "/etc/systemd/system/azure-proxy-agent.service",
+)
+
+
+def proxy_agent_installed(system: System) -> bool:
+    for path in PROXY_AGENT_FILES:
+        try:
+            system.read_text(path)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 def run_trace_80(ctx: CheckContext) -> Outcome:
     return run_trace(ctx, ctx.config.ports.http, "TCP 80")
 
@@ -206,10 +232,12 @@ def run_trace_32526(ctx: CheckContext) -> Outcome:
 
 _EXPLAIN = """\
 TCP traceroute to the target's port {port}: SYN probes with TTL 1, 2, 3... sent at once,
-each answered by a router (ICMP time exceeded) or by the target (SYN-ACK or RST). As root
-the raw engine sends half-open probes (scapy) on the interface the kernel's route names;
-otherwise the kernel engine makes one TCP connect per TTL and reads the router's ICMP from
-the socket's error queue. The engine used is in the evidence. The trace stops as soon as
+each answered by a router (ICMP time exceeded) or by the target (SYN-ACK or RST). The
+kernel engine makes one TCP connect per TTL and reads the router's ICMP from the socket's
+error queue; the raw engine (root) sends half-open probes (scapy) on the interface the
+kernel's route names. Both find the same hops; by default (--trace-engine auto) the raw one
+is used only where the GuestProxyAgent is installed, because it may redirect connects but
+not raw packets. The engine used, and why, is in the evidence. The trace stops as soon as
 the target answered and every lower hop is accounted for, and never runs past the deadline.
 The text form is what `traceroute -T -p {port}` prints (the classic report shows it).
 - ok: the target answered at hop 1 (on Azure it is one hop away).

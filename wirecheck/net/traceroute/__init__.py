@@ -69,12 +69,38 @@ class EngineUnavailable(WirecheckError):
     """This engine cannot run here; the message says why and what would fix it."""
 
 
-def choose_engine(is_root: bool, platform: str = sys.platform) -> tuple[str | None, str]:
-    """The engine to use here and why; (None, reason and fix) where none can run."""
+TRACE_ENGINES = ("auto", RAW, KERNEL)
+
+
+def choose_engine(
+    is_root: bool,
+    platform: str = sys.platform,
+    wanted: str = "auto",
+    proxy_agent: bool = False,
+) -> tuple[str | None, str]:
+    """The engine to use here and why; (None, reason and fix) where none can run.
+
+    Both engines find the same hops. The raw engine costs a scapy import (~0.3 s of CPU),
+    so `auto` pays for it only where it sees what the kernel engine cannot: with the
+    GuestProxyAgent installed, its eBPF hook may redirect a TCP connect to a local
+    listener, while raw packets still go to the wire (DESIGN 8).
+    """
     if platform.startswith("linux"):
-        if is_root:
-            return RAW, "running as root: half-open SYN probes on a raw socket"
-        return KERNEL, "not root: unprivileged probes (one TCP socket per TTL, IP_RECVERR)"
+        if not is_root:
+            why = "not root: unprivileged probes (one TCP socket per TTL, IP_RECVERR)"
+            if wanted == RAW:
+                why += "; the raw engine needs root"
+            return KERNEL, why
+        if wanted == RAW:
+            return RAW, "raw engine asked for: half-open SYN probes on a raw socket"
+        if wanted == KERNEL:
+            return KERNEL, "kernel engine asked for: one TCP socket per TTL, IP_RECVERR"
+        if proxy_agent:
+            return RAW, (
+                "the GuestProxyAgent is installed and may redirect TCP connects: "
+                "half-open SYN probes on a raw socket, which it does not redirect"
+            )
+        return KERNEL, "one TCP socket per TTL, IP_RECVERR (no GuestProxyAgent to bypass)"
     if platform == "win32":
         return None, (
             "TCP traceroute is not available on Windows in this version of wirecheck: "
