@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.conftest import fixture_text
 from tests.context_fakes import FakeMachine, context, ok, result
 from wirecheck.checks.endpoint import run_endpoint
-from wirecheck.checks.guest_agent import parse_systemctl_show, run_guest_agent
+from wirecheck.checks.guest_agent import (
+    agent_process,
+    parse_systemctl_show,
+    run_guest_agent,
+    split_cmdline,
+)
 from wirecheck.model import Status
 from wirecheck.system import CommandResult
 
@@ -198,17 +207,124 @@ def test_reply_header_alone_reveals_the_guest_proxy_agent() -> None:
 
 def test_without_systemd_the_process_is_found_in_proc() -> None:
     machine = FakeMachine(
-        dirs={"/proc": ["1", "42", "self", "77"]},
+        dirs={"/proc": ["1", "42", "self", "77", "78", "79", "80"]},
         files={
             "/proc/1/cmdline": "/sbin/init\0",
             "/proc/42/cmdline": "python3\0-u\0/usr/sbin/waagent\0-daemon\0",
             "/proc/77/cmdline": "bash\0",
+            # The lab's own test run and an admin's editor are not the agent.
+            "/proc/78/cmdline": "python\0-m\0pytest\0tests/test_waagent.py\0",
+            "/proc/79/cmdline": "vim\0/etc/waagent.conf\0",
+            "/proc/80/cmdline": "",  # a kernel thread
         },
     )
     outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
     assert outcome.status is Status.OK
     assert outcome.evidence["processes"] == ["python3 -u /usr/sbin/waagent -daemon"]
     assert outcome.evidence["log"].startswith("/var/log/waagent.log")
+    assert "guest_proxy_agent" not in outcome.evidence
+
+
+def test_a_process_that_only_mentions_waagent_is_no_agent() -> None:
+    machine = FakeMachine(
+        dirs={"/proc": ["78", "79"]},
+        files={
+            "/proc/78/cmdline": "/usr/bin/python3\0-m\0pytest\0/work/waagent/tests\0-k\0daemon\0",
+            "/proc/79/cmdline": "tail\0-f\0/var/log/waagent.log\0",
+        },
+    )
+    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.SKIP
+    assert "processes" not in outcome.evidence
+
+
+def test_config_alone_is_installed_but_not_running() -> None:
+    machine = FakeMachine(dirs={"/proc": []}, files={"/etc/waagent.conf": "OS.EnableFirewall=y\n"})
+    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.WARN
+    assert outcome.finding == (
+        "the guest agent is installed but not running (/etc/waagent.conf is there, no "
+        "walinuxagent/waagent service or process is)"
+    )
+
+
+def test_a_guest_proxy_agent_process_is_not_the_guest_agent() -> None:
+    machine = FakeMachine(
+        dirs={"/proc": ["90"]}, files={"/proc/90/cmdline": "/usr/sbin/azure-proxy-agent\0"}
+    )
+    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    assert outcome.status is Status.SKIP  # the Linux agent itself is not there
+    assert "the trace rows are the path evidence" in outcome.finding
+    assert outcome.evidence["guest_proxy_agent_processes"] == ["/usr/sbin/azure-proxy-agent"]
+
+
+# Command lines as `ps -eo args` shows them on Azure VMs and on machines that only look alike.
+AGENT_CMDLINES = [
+    # The daemon, as the distributions' units start it.
+    ("/usr/bin/python3 -u /usr/sbin/waagent -daemon", "guest-agent"),
+    ("/usr/bin/python3 /usr/sbin/waagent -daemon", "guest-agent"),
+    ("/usr/bin/python -u /usr/sbin/waagent -daemon", "guest-agent"),
+    ("/usr/libexec/platform-python -u /usr/sbin/waagent -daemon", "guest-agent"),
+    ("/usr/share/oem/python/bin/python /usr/share/oem/bin/waagent -daemon", "guest-agent"),
+    ("/usr/bin/python3.12 -W ignore -u /usr/sbin/waagent --daemon", "guest-agent"),
+    ("/usr/sbin/waagent -daemon", "guest-agent"),
+    # The extension handler: from an auto-updated egg (relative to its directory) or not.
+    ("python3 -u bin/WALinuxAgent-2.8.0.11-py2.7.egg -run-exthandlers", "guest-agent"),
+    ("/usr/bin/python3 -u bin/WALinuxAgent-2.15.0.1-py3.12.egg -run-exthandlers", "guest-agent"),
+    (
+        "/usr/bin/python3 -u /var/lib/waagent/WALinuxAgent-2.9.1.1/bin/"
+        "WALinuxAgent-2.9.1.1-py3.8.egg -run-exthandlers",
+        "guest-agent",
+    ),
+    ("/usr/bin/python3 -u /usr/sbin/waagent -run-exthandlers", "guest-agent"),
+    ("/usr/sbin/azure-proxy-agent", "proxy-agent"),
+    # One-off agent commands are not the agent running.
+    ("/usr/bin/python3 /usr/sbin/waagent -version", None),
+    ("python3 /usr/sbin/waagent -deprovision+user -force", None),
+    ("/usr/bin/python3 -u /usr/sbin/waagent -collect-logs -full", None),
+    # Lines that merely mention it.
+    ("/usr/bin/python3 -m pytest tests/test_waagent.py", None),
+    ("python -m pytest /home/dev/waagent-daemon/tests -k daemon", None),
+    ("/usr/bin/python3 -c import waagent; waagent.run('-daemon')", None),
+    ("/usr/bin/python3 -mpytest /usr/sbin/waagent -daemon", None),
+    ("python3 /home/dev/waagent-tools/waagent.py -daemon", None),
+    ("python3 /home/dev/WALinuxAgent/setup.py -daemon", None),
+    ("vim /etc/waagent.conf", None),
+    ("tail -f /var/log/waagent.log", None),
+    ("grep -i waagent /var/log/syslog", None),
+    ("less /usr/sbin/waagent", None),
+    ("sudo systemctl restart walinuxagent", None),
+    ("journalctl -u walinuxagent -f", None),
+    ("/bin/sh -c ps aux | grep waagent -daemon", None),
+    ("bash /var/lib/waagent/Microsoft.CPlat.Core.RunCommandLinux-1.0.1/bin/run-command-shim", None),
+    ("iptables -w -t security -A OUTPUT -d 168.63.129.16 -p tcp -j DROP", None),
+    ("python3", None),
+    ("python3 -u", None),
+    ("python3 -", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("line", "kind"), AGENT_CMDLINES)
+def test_agent_process_is_told_by_program_and_mode(line: str, kind: str | None) -> None:
+    assert agent_process(split_cmdline(line.replace(" ", "\0") + "\0")) == kind
+
+
+def test_split_cmdline() -> None:
+    assert split_cmdline("python3\0-u\0/usr/sbin/waagent\0-daemon\0") == [
+        "python3",
+        "-u",
+        "/usr/sbin/waagent",
+        "-daemon",
+    ]
+    # A process that rewrote its title into one string.
+    assert split_cmdline("sshd: alice [priv]") == ["sshd:", "alice", "[priv]"]
+    assert split_cmdline("") == []
+
+
+@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\0")), max_size=6))
+def test_agent_process_never_raises(argv: list[str]) -> None:
+    assert agent_process(argv) in (None, "guest-agent", "proxy-agent")
 
 
 def test_windows_services() -> None:

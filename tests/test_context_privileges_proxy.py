@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from tests.conftest import fixture_text
 from tests.context_fakes import FakeMachine, context, ok
-from wirecheck.checks.privileges import run_privileges
+from wirecheck.checks.privileges import effective_user, run_privileges
 from wirecheck.checks.proxy import run_proxy
 from wirecheck.model import Status
 
@@ -29,19 +33,37 @@ def test_root_is_ok() -> None:
 def test_non_root_behind_the_agent_firewall() -> None:
     machine = FakeMachine(
         root=False,
-        environ={"USER": "alice"},
         files={"/etc/waagent.conf": "Provisioning.Agent=auto\n"},  # firewall on by default
     )
     ctx = context(machine, planned=["tcp-80", "tcp-32526", "dns-udp", "trace-80", "privileges"])
-    outcome = run_privileges(ctx, "linux")
+    outcome = run_privileges(ctx, "linux", lambda: "alice")
     assert outcome.status is Status.WARN
     assert outcome.evidence["root"] is False
+    assert outcome.evidence["user"] == "alice"
     assert outcome.evidence["agent_firewall"] == "enabled"
     degraded = outcome.evidence["degraded"]
     assert set(degraded) == {"tcp-80", "tcp-32526", "trace-80"}  # only checks in this run
     assert "expected" in degraded["tcp-80"]
     assert "TCP 80/32526 timeouts are expected" in outcome.finding
     assert outcome.fix == "Run as root: `sudo wirecheck`."
+
+
+def test_the_user_is_the_effective_one_not_the_environments() -> None:
+    # setpriv, su and `sudo -E` change the uid and leave $USER/$LOGNAME as they were.
+    machine = FakeMachine(root=False, environ={"USER": "root", "LOGNAME": "root"})
+    outcome = run_privileges(context(machine), "linux", lambda: "nobody")
+    assert outcome.finding.startswith("not running as root (nobody): ")
+    assert outcome.evidence["user"] == "nobody"
+
+
+def test_effective_user_names_a_uid_from_the_password_database() -> None:
+    pwd = pytest.importorskip("pwd")
+    assert effective_user(0) == "root"
+    known = {entry.pw_uid for entry in pwd.getpwall()}
+    unused = next(uid for uid in range(4_000_000_000, 4_000_001_000) if uid not in known)
+    assert effective_user(unused) == f"uid {unused}"
+    # Without an argument: this process's effective uid, whatever $USER says.
+    assert effective_user() == effective_user(os.geteuid())
 
 
 def test_non_root_with_the_agent_firewall_off_or_absent() -> None:

@@ -5,6 +5,8 @@ reaching the platform.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +46,19 @@ REDIRECT_NOTE = (
 )
 
 
+# The guest agent's long-running modes (its parse_args accepts any run of - or / before
+# the word): the daemon, and the extension handler it starts, from /usr/sbin/waagent or
+# from an auto-updated egg (`python3 -u bin/WALinuxAgent-2.15.0.1-py3.12.egg
+# -run-exthandlers`). `-version`, `-deprovision`, `-collect-logs` and the like are
+# one-off commands, not the agent running.
+_AGENT_MODE = re.compile(r"[-/]*(daemon|run-exthandlers)$")
+_AGENT_EGG = re.compile(r"WALinuxAgent-\d[\w.]*-py\d[\d.]*\.egg")
+_PYTHON = re.compile(r"(platform-)?python[\d.]*")
+_PYTHON_VALUE_OPTIONS = "WXQ"  # options whose value follows (-W ignore, -Xdev)
+_PYTHON_NOT_A_SCRIPT = "cm"  # -c CODE, -m MODULE: no script file runs
+PROXY_AGENT_PROGRAM = "azure-proxy-agent"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -64,11 +79,66 @@ def parse_systemctl_show(text: str) -> dict[str, dict[str, str]]:
     return units
 
 
+def split_cmdline(raw: str) -> list[str]:
+    """/proc/PID/cmdline (NUL-separated) as argv; a process that rewrote its title into one
+    string (`sshd: user [priv]`) is split on spaces."""
+    argv = [arg for arg in raw.split("\0") if arg]
+    if len(argv) == 1 and " " in argv[0]:
+        return argv[0].split()
+    return argv
+
+
+def _script_of(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(the program or script a command line runs, its arguments), looking through a
+    Python interpreter and its options; None for `python -c`/`-m` and bare interpreters."""
+    if not argv:
+        return None
+    if not _PYTHON.fullmatch(posixpath.basename(argv[0])):
+        return argv[0], argv[1:]
+    index = 1
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "-" or not arg.startswith("-"):
+            break
+        if not arg.startswith("--"):
+            for position, letter in enumerate(arg[1:], start=1):
+                if letter in _PYTHON_NOT_A_SCRIPT:
+                    return None
+                if letter in _PYTHON_VALUE_OPTIONS:
+                    index += position == len(arg) - 1  # the value is the next argument
+                    break
+        index += 1
+    if index >= len(argv) or argv[index] == "-":
+        return None
+    return argv[index], argv[index + 1 :]
+
+
+def agent_process(argv: list[str]) -> str | None:
+    """Which agent a command line is: "guest-agent" (the Linux agent's daemon or extension
+    handler), "proxy-agent" (the GuestProxyAgent), or None. Pure.
+
+    Judged by the program that runs (its basename) and the agent's mode, never by a word
+    anywhere in the line: `pytest tests/test_waagent.py`, `vim /etc/waagent.conf` or
+    `tail -f /var/log/waagent.log` are not the agent.
+    """
+    found = _script_of(argv)
+    if found is None:
+        return None
+    program, args = found
+    name = posixpath.basename(program)
+    if name == PROXY_AGENT_PROGRAM:
+        return "proxy-agent"
+    if name != "waagent" and not _AGENT_EGG.fullmatch(name):
+        return None
+    return "guest-agent" if any(_AGENT_MODE.match(arg) for arg in args) else None
+
+
 @dataclass(frozen=True)
 class LinuxAgentFacts:
     units: Mapping[str, Mapping[str, str]]  # unit -> systemctl properties (loaded ones only)
     processes: tuple[str, ...]  # agent command lines seen in /proc (when systemctl is absent)
     installed: bool  # a unit, a process or /etc/waagent.conf exists
+    proxy_agent_processes: tuple[str, ...] = ()  # GuestProxyAgent ones, likewise
     version: Mapping[str, str] = field(default_factory=dict)  # from `waagent --version`
     log: tuple[LogEntry, ...] = ()
     log_note: str | None = None
@@ -100,19 +170,26 @@ def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
         evidence["log"] = facts.log_note
     proxy_active = _proxy_agent_evidence(facts, evidence)
 
-    if not facts.installed and not proxy_active:
+    notes = [REDIRECT_NOTE] if proxy_active else []
+    if not facts.installed:
         return Outcome(
             Status.SKIP,
-            "no Linux guest agent here (no walinuxagent/waagent unit or process, no "
-            f"{WAAGENT_CONF})",
+            "; ".join(
+                [
+                    "no Linux guest agent here (no walinuxagent/waagent unit or process, no "
+                    f"{WAAGENT_CONF})",
+                    *notes,
+                ]
+            ),
             evidence,
         )
-    notes = [REDIRECT_NOTE] if proxy_active else []
     named = f"{agent_unit or 'waagent'} {version or '(version unknown)'}"
     if facts.installed and not running:
+        # Installed by its configuration alone: no unit or process says more.
+        why = state or f"{WAAGENT_CONF} is there, no walinuxagent/waagent service or process is"
         return Outcome(
             Status.WARN,
-            "; ".join([f"the guest agent is installed but not running ({state or '?'})", *notes]),
+            "; ".join([f"the guest agent is installed but not running ({why})", *notes]),
             evidence,
             fix=f"Start it: `systemctl start {agent_unit or 'walinuxagent'}`; "
             f"`journalctl -u {agent_unit or 'walinuxagent'}` says why it stopped.",
@@ -150,7 +227,7 @@ def _proxy_agent_evidence(facts: LinuxAgentFacts, evidence: dict[str, object]) -
     unit = facts.units.get(PROXY_AGENT_UNIT)
     unit_active = bool(unit and unit.get("ActiveState") == "active")
     status = facts.proxy_agent
-    if unit or status or facts.proxy_agent_header:
+    if unit or status or facts.proxy_agent_header or facts.proxy_agent_processes:
         evidence["guest_proxy_agent"] = {
             "service": unit.get("ActiveState") if unit else None,
             "version": status.version if status else None,
@@ -161,7 +238,10 @@ def _proxy_agent_evidence(facts: LinuxAgentFacts, evidence: dict[str, object]) -
         }
     if facts.proxy_agent_note:
         evidence["guest_proxy_agent_status_file"] = facts.proxy_agent_note
-    return facts.proxy_agent_header or unit_active or bool(status and status.redirecting)
+    if facts.proxy_agent_processes:
+        evidence["guest_proxy_agent_processes"] = list(facts.proxy_agent_processes)
+    running = unit_active or bool(facts.proxy_agent_processes)
+    return facts.proxy_agent_header or running or bool(status and status.redirecting)
 
 
 def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
@@ -181,12 +261,13 @@ def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
     got = gather(calls, budget)
     show = got["show"]
     loaded: dict[str, dict[str, str]] = {}
-    processes: tuple[str, ...] = ()
+    processes: dict[str, tuple[str, ...]] = {}
     if _ran(show):
         every = parse_systemctl_show(show.stdout)
         loaded = {u: p for u, p in every.items() if p.get("LoadState") == "loaded"}
     else:
         processes = _agent_processes(ctx)
+    agent_processes = processes.get("guest-agent", ())
     version_run = got["version"]
     version = parse_version_output(version_run.stdout) if _ran(version_run) else {}
     log_text, log_note = _log_text(ctx, got["log"])
@@ -199,8 +280,9 @@ def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
     wire = ctx.wait_for("wire-versions")
     return LinuxAgentFacts(
         units=loaded,
-        processes=processes,
-        installed=conf_present or any(u in loaded for u in AGENT_UNITS) or bool(processes),
+        processes=agent_processes,
+        proxy_agent_processes=processes.get("proxy-agent", ()),
+        installed=conf_present or any(u in loaded for u in AGENT_UNITS) or bool(agent_processes),
         version=version,
         log=tuple(parse_log(log_text)),
         log_note=log_note,
@@ -235,21 +317,23 @@ def _proxy_agent_status(ctx: CheckContext) -> tuple[ProxyAgentStatus | None, str
         return None, f"{PROXY_AGENT_STATUS} is not a GuestProxyAgent status: {exc}"
 
 
-def _agent_processes(ctx: CheckContext) -> tuple[str, ...]:
-    """Agent command lines from /proc, for machines without systemd (containers)."""
-    found = []
+def _agent_processes(ctx: CheckContext) -> dict[str, tuple[str, ...]]:
+    """Agent command lines from /proc by kind (see agent_process), for machines without
+    systemd (containers)."""
+    found: dict[str, list[str]] = {}
     try:
         pids = [p for p in ctx.system.list_dir("/proc") if p.isdigit()]
     except OSError:
-        return ()
+        return {}
     for pid in pids:
         try:
-            cmdline = ctx.system.read_text(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
+            argv = split_cmdline(ctx.system.read_text(f"/proc/{pid}/cmdline"))
         except OSError:
-            continue
-        if "waagent" in cmdline or "WALinuxAgent" in cmdline or "azure-proxy-agent" in cmdline:
-            found.append(cmdline[:200])
-    return tuple(found)
+            continue  # gone meanwhile, or not ours to read
+        kind = agent_process(argv)
+        if kind:
+            found.setdefault(kind, []).append(" ".join(argv)[:200])
+    return {kind: tuple(lines) for kind, lines in found.items()}
 
 
 def run_windows(ctx: CheckContext) -> Outcome:

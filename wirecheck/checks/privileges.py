@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import Status
@@ -26,6 +28,25 @@ _WINDOWS_DEGRADED = {
 }
 
 
+def effective_user(uid: int | None = None) -> str | None:
+    """The name of the effective user (or of `uid`), the one the kernel and the agent's
+    `--uid-owner 0` rule judge; None where there are no uids (Windows).
+
+    Not $USER or $LOGNAME: su, sudo -E, setpriv and cron leave them naming someone else.
+    """
+    if uid is None:
+        geteuid = getattr(os, "geteuid", None)
+        if geteuid is None:
+            return None
+        uid = int(geteuid())
+    import pwd  # POSIX only
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (containers, setpriv to a bare number)
+        return f"uid {uid}"
+
+
 def agent_firewall_state(ctx: CheckContext) -> tuple[str, str]:
     """("enabled" | "disabled" | "absent", why), from /etc/waagent.conf.
 
@@ -42,7 +63,11 @@ def agent_firewall_state(ctx: CheckContext) -> tuple[str, str]:
     return "disabled", f"{WAAGENT_CONF}: OS.EnableFirewall={conf.get('OS.EnableFirewall')}"
 
 
-def run_privileges(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
+def run_privileges(
+    ctx: CheckContext,
+    platform_name: str = sys.platform,
+    user_name: Callable[[], str | None] = effective_user,
+) -> Outcome:
     windows = platform_name == "win32"
     who = "Administrator" if windows else "root"
     if ctx.system.is_root():
@@ -51,8 +76,8 @@ def run_privileges(ctx: CheckContext, platform_name: str = sys.platform) -> Outc
             f"running as {who}: every check runs at full strength",
             {"root": True},
         )
-    env = ctx.system.environ
-    user = env.get("USER") or env.get("LOGNAME") or env.get("USERNAME")
+    # Windows has no uid: the logon name is the account (elevation keeps it).
+    user = ctx.system.environ.get("USERNAME") if windows else user_name()
     evidence: dict[str, object] = {"root": False, "user": user}
     degraded = dict(_WINDOWS_DEGRADED if windows else _LINUX_DEGRADED)
     if not windows:
