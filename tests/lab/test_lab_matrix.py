@@ -1,8 +1,8 @@
 """The lab as the integration-test matrix: every scenario, built for real, wirecheck run inside.
 
 Marker `lab`: needs Linux, root and `ip netns` (skipped with the reason otherwise). Every
-check present in a run is asserted against wirecheck/lab/scenarios.py; a check without a
-declaration there fails the test.
+check present in a run, and the cause its diagnosis ranks first, are asserted against
+wirecheck/lab/scenarios.py; a check without a declaration there fails the test.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def test_scenario(scenario: Scenario, names: LabNames) -> None:
         lab.down()
     assert run.report is not None, f"no JSON (exit {run.exit_code}); stderr:\n{run.stderr}"
     mismatches = compare(scenario, run.report)
-    details = "\n".join(f"  {c['id']}: {c['status']}: {c['finding']}" for c in run.report["checks"])
+    details = "\n".join(
+        [f"  {c['id']}: {c['status']}: {c['finding']}" for c in run.report["checks"]]
+        + [f"  cause: {d['summary']} [{', '.join(d['checks'])}]" for d in run.report["diagnosis"]]
+    )
     assert not mismatches, (
         f"scenario {scenario.name!r} differs from its declaration:\n"
         + "\n".join(f"  {m}" for m in mismatches)

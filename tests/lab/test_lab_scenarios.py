@@ -14,16 +14,26 @@ from wirecheck.lab.scenarios import (
     HEALTHY,
     SCENARIOS,
     Mismatch,
+    cause,
     compare,
     fail,
+    first_cause,
+    machine_agent_seen,
     ok,
     scenario,
 )
 from wirecheck.model import Status
 
+NO_PROBLEM = {"summary": "No problem found: this VM can talk to the platform.", "fix": "Nothing."}
 
-def _report(*checks: tuple[str, str, str]) -> dict[str, Any]:
-    return {"checks": [{"id": i, "status": s, "finding": f} for i, s, f in checks]}
+
+def _report(
+    *checks: tuple[str, str, str], diagnosis: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "checks": [{"id": i, "status": s, "finding": f, "evidence": {}} for i, s, f in checks],
+        "diagnosis": [{**NO_PROBLEM, "checks": []}] if diagnosis is None else diagnosis,
+    }
 
 
 def test_every_scenario_declares_every_catalogue_check() -> None:
@@ -49,8 +59,23 @@ def test_scenario_names_are_unique_and_the_required_ones_exist() -> None:
         "wire-slow",
         "proxy-env",
         "agent-firewall-nonroot",
+        "foreign-drop-counted",
+        "lease-other-245",
+        "imds-rejected",
     }
     assert required <= set(names)
+
+
+def test_every_scenario_declares_its_first_cause_in_catalogue_rows() -> None:
+    for item in SCENARIOS:
+        assert item.diagnosis.keywords, item.name
+        assert item.diagnosis.checks <= set(CATALOGUE), item.name
+        # A fault scenario's first cause names a row the scenario expects to go wrong.
+        wrong = {c for c, e in item.expect.items() if Status.OK not in e.statuses}
+        assert not item.diagnosis.checks or item.diagnosis.checks & wrong, item.name
+    healthy = [s.name for s in SCENARIOS if not s.diagnosis.checks]
+    assert healthy == ["healthy", "agent-firewall-root"]
+    assert all(scenario(n).diagnosis.keywords == ("No problem found",) for n in healthy)
 
 
 def test_healthy_expects_every_check_ok_but_the_machine_wide_agent() -> None:
@@ -82,7 +107,7 @@ def test_agent_rules_are_the_guest_agents_three() -> None:
 def test_compare_accepts_a_matching_report() -> None:
     report = _report(
         ("tcp-80", "ok", "connected to WireServer from 10.1.0.4 on eth0"),
-        ("guest-agent", "skip", "no agent here"),
+        ("guest-agent", "skip", "no Linux guest agent here"),
     )
     assert compare(scenario("healthy"), report) == []
 
@@ -93,7 +118,7 @@ def test_compare_accepts_a_matching_report() -> None:
         (("tcp-80", "fail", "connected, then reset, on eth0"), "status is fail, expected ok"),
         (("tcp-80", "ok", "connected from 10.1.0.4 on eth1"), "lacks 'eth0'"),
         (("no-such-check", "ok", ""), "no expectation declared"),
-        (("guest-agent", "fail", "not running"), "expected ok/warn/skip"),
+        (("guest-agent", "ok", "no Linux guest agent here"), "status is ok, expected skip"),
     ],
 )
 def test_compare_names_each_difference(check: tuple[str, str, str], problem: str) -> None:
@@ -101,6 +126,65 @@ def test_compare_names_each_difference(check: tuple[str, str, str], problem: str
     assert len(mismatches) == 1
     assert mismatches[0].check_id == check[0]
     assert problem in mismatches[0].problem
+
+
+@pytest.mark.parametrize(
+    ("first", "problem"),
+    [
+        (None, "the diagnosis is empty"),
+        ({"summary": "TCP 80 times out", "fix": "x", "checks": []}, "lacks 'No problem"),
+        ({**NO_PROBLEM, "checks": ["tcp-80"]}, "names checks ['tcp-80'], expected []"),
+    ],
+)
+def test_compare_names_a_wrong_first_cause(first: dict[str, Any] | None, problem: str) -> None:
+    report = _report(("tcp-80", "ok", "connected on eth0"), diagnosis=[first] if first else [])
+    (mismatch,) = compare(scenario("healthy"), report)
+    assert mismatch.check_id == "(diagnosis)"
+    assert problem in mismatch.problem
+
+
+def test_expected_cause_checks_words_unwanted_words_and_rows() -> None:
+    expected = cause("not root", "sudo", checks=("tcp-80", "privileges"), absent=("most likely",))
+    right = {
+        "summary": "TCP 80 times out because you are NOT ROOT.",
+        "fix": "Run as root: `sudo wirecheck`.",
+        "checks": ["privileges", "tcp-80"],  # the order is the diagnosis's own
+    }
+    assert expected.problems(right) == []
+    guessing = {**right, "summary": "because you are not root: most likely the agent"}
+    assert ["says 'most likely'" in p for p in expected.problems(guessing)] == [True]
+    fewer = {**right, "checks": ["tcp-80"]}
+    assert (
+        "names checks ['tcp-80'], expected ['privileges', 'tcp-80']"
+        in (expected.problems(fewer)[0])
+    )
+    assert "lacks 'sudo'" in expected.problems({**right, "fix": "Run as root."})[0]
+
+
+def _agent_row(**evidence: Any) -> dict[str, Any]:
+    return {"id": "guest-agent", "status": "warn", "finding": "errors", "evidence": evidence}
+
+
+def test_the_machines_own_guest_agent_relaxes_its_row_and_its_cause() -> None:
+    assert machine_agent_seen(_agent_row(service="walinuxagent.service"))
+    assert machine_agent_seen(_agent_row(processes=["python3 -u /usr/sbin/waagent -daemon"]))
+    assert machine_agent_seen(_agent_row(guest_proxy_agent={"service": "active"}))
+    assert not machine_agent_seen(_agent_row(service=None, state="not running"))
+    assert not machine_agent_seen({**_agent_row(service="x"), "id": "tcp-80"})
+    agent_cause = {"summary": "Guest agent: 3 errors", "fix": "x", "checks": ["guest-agent"]}
+    report = {
+        "checks": [_agent_row(service="walinuxagent.service")],
+        "diagnosis": [agent_cause, {**NO_PROBLEM, "checks": []}],
+    }
+    assert first_cause(report) == {**NO_PROBLEM, "checks": []}
+    assert compare(scenario("healthy"), report) == []
+    # The lab VM's own agent row (no unit, no process) is asserted, and so is its cause.
+    report["checks"] = [_agent_row(service=None)]
+    assert first_cause(report) == agent_cause
+    assert {m.check_id for m in compare(scenario("healthy"), report)} == {
+        "guest-agent",
+        "(diagnosis)",
+    }
 
 
 def test_compare_refuses_a_report_without_checks() -> None:

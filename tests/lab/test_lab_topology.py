@@ -13,6 +13,7 @@ from wirecheck.lab.names import lab_names, vm_fqdn
 from wirecheck.lab.scenarios import SCENARIOS, Scenario, scenario
 from wirecheck.platform.leases import parse_dhclient_leases
 from wirecheck.platform.resolv import choose_question, parse_resolv_conf
+from wirecheck.platform.waagent import conf_proxy, firewall_enabled, parse_conf
 
 NAMES = lab_names("t1")
 
@@ -115,12 +116,36 @@ def test_dns_records_hold_the_vm_and_an_optional_platform_ptr() -> None:
     assert with_ptr["ptr"]["16.129.63.168.in-addr.arpa."] == "x.example."
 
 
-def test_lab_lease_is_what_wirechecks_lease_parser_reads_as_option_245() -> None:
-    text = topology.vm_var_lib_files()["dhcp/dhclient.eth0.leases"]
+@pytest.mark.parametrize(
+    ("name", "endpoint"), [("healthy", "168.63.129.16"), ("lease-other-245", "10.1.0.99")]
+)
+def test_lab_lease_is_what_wirechecks_lease_parser_reads_as_option_245(
+    name: str, endpoint: str
+) -> None:
+    text = _plan(scenario(name)).vm_var_lib["dhcp/dhclient.eth0.leases"]
     (lease,) = parse_dhclient_leases(text, "dhclient.eth0.leases")
-    assert lease.option_245 == "168.63.129.16"
+    assert lease.option_245 == endpoint
     assert lease.interface == "eth0"
     assert lease.expires is not None and lease.expires > datetime.now(UTC)
+
+
+def test_lease_spells_option_245_as_dhclient_does() -> None:
+    text = topology.vm_var_lib_files("10.1.0.99")["dhcp/dhclient.eth0.leases"]
+    assert "  option unknown-245 0a:01:00:63;\n" in text
+
+
+def test_the_vms_etc_layer_holds_its_resolver_and_the_scenarios_own_files() -> None:
+    healthy = _plan(scenario("healthy"))
+    assert set(healthy.vm_etc_layer) == {"resolv.conf", "hosts"}
+    assert healthy.vm_etc_layer == healthy.vm_etc
+    nonroot = _plan(scenario("agent-firewall-nonroot"))
+    assert set(nonroot.vm_etc_layer) == {"resolv.conf", "hosts", "waagent.conf"}
+    conf = parse_conf(nonroot.vm_etc_layer["waagent.conf"])
+    assert firewall_enabled(conf) and conf["OS.EnableFirewall"] == "y"
+    assert conf_proxy(conf) is None
+    # The machine's own agent files are hidden from the VM, unless the scenario gives its own.
+    assert healthy.vm_etc_hidden == ("waagent.conf",) and nonroot.vm_etc_hidden == ()
+    assert healthy.vm_var_lib_hidden == nonroot.vm_var_lib_hidden == ("waagent",)
 
 
 def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:

@@ -80,11 +80,15 @@ def test_non_root_scenario_drops_to_nobody_with_read_search_only() -> None:
     assert command[6:] == ["/py", "-m", "wirecheck", "run", "--force"]
 
 
-def test_vm_entry_overlays_the_lab_lease_before_the_command() -> None:
+def test_vm_entry_overlays_the_lab_etc_and_lease_before_the_command() -> None:
     argv = in_vm(NAMES, ["/bin/sh"])
     assert argv[4:6] == ["sh", "-c"]
-    assert "mount -t overlay" in argv[6] and 'exec "$@"' in argv[6]
-    assert argv[-2:] == [str(NAMES.vm_var_lib), "/bin/sh"]
+    entry = argv[6]
+    assert 'lowerdir=$1:/etc" /etc' in entry and 'lowerdir=$2:/var/lib" /var/lib' in entry
+    assert entry.endswith('shift 2; exec "$@"')
+    assert argv[-3:] == [str(NAMES.vm_etc_layer), str(NAMES.vm_var_lib), "/bin/sh"]
+    # The layers live in the lab's state directory, never inside the directories they cover.
+    assert NAMES.vm_etc_layer.parent == NAMES.vm_var_lib.parent == NAMES.state_dir
 
 
 def test_child_env_drops_the_machines_proxies_and_adds_the_scenarios() -> None:
@@ -109,6 +113,7 @@ def test_scenarios_command_lists_every_scenario_with_its_expectation() -> None:
     assert result.exit_code == 0
     for item in SCENARIOS:
         assert item.name in result.output and item.description in result.output
+        assert f"first cause: {item.diagnosis.describe()}" in result.output
     assert result.output.count("expect: ") == len(SCENARIOS)
 
 

@@ -226,11 +226,12 @@ def _say_verdict(names: LabNames, chosen: Scenario) -> None:
 
 @lab_app.command()
 def scenarios() -> None:
-    """The scenarios: name, what they simulate, the verdicts they expect."""
+    """The scenarios: name, what they simulate, the verdicts and first cause they expect."""
     width = max(len(s.name) for s in SCENARIOS)
     for item in SCENARIOS:
         typer.echo(f"{item.name:<{width}}  {item.description}")
         typer.echo(f"{'':<{width}}  expect: {item.summary()}")
+        typer.echo(f"{'':<{width}}  first cause: {item.diagnosis.describe()}")
 
 
 @lab_app.command()

@@ -2,9 +2,10 @@
 
 What a lab owns on the machine: its namespaces (`wcl-<lab>-*`, which hold every link,
 route and firewall rule of the lab), the processes inside them, `/etc/netns/<vm ns>`,
-and its state directory (`/run/wirecheck-lab/<lab>`: logs and reports, kept after `down`
-for reading, replaced by the next `up`). `down` finds all of it by name, not from a
-record of what was built, so it also cleans up after a crashed or killed run.
+and its state directory (`/run/wirecheck-lab/<lab>`: the layers the VM sees over /etc and
+/var/lib, logs and reports, kept after `down` for reading, replaced by the next `up`).
+`down` finds all of it by name, not from a record of what was built, so it also cleans up
+after a crashed or killed run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -131,11 +133,8 @@ class Lab:
         names.vm_etc.mkdir(parents=True, exist_ok=True)
         for file_name, text in built.vm_etc.items():
             (names.vm_etc / file_name).write_text(text, encoding="utf-8")
-        for relative, text in built.vm_var_lib.items():
-            path = names.vm_var_lib / relative
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o644)  # a non-root wirecheck reads it too
+        _write_layer(names.vm_etc_layer, built.vm_etc_layer, built.vm_etc_hidden)
+        _write_layer(names.vm_var_lib, built.vm_var_lib, built.vm_var_lib_hidden)
         records = names.state_dir / "dns-records.json"
         records.write_text(json.dumps(topology.dns_records(hostname, scenario.ptr)), "utf-8")
         network = names.state_dir / "imds-network.json"
@@ -279,6 +278,22 @@ class Lab:
             reason = (done.error or done.stderr).strip() or f"exit code {done.returncode}"
             raise LabError(f"lab step `{shlex.join(argv)}` failed: {reason}")
         return done
+
+
+def _write_layer(root: Path, files: Mapping[str, str], hidden: Sequence[str] = ()) -> None:
+    """An overlay layer the VM sees: `files` (readable by a non-root wirecheck too), and
+    whiteouts that hide the machine's `hidden` paths (overlayfs's own mark: a 0/0 character
+    device in a layer hides that path in the layers below)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o755)
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o644)
+    for relative in hidden:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
 
 
 def _stop(pids: set[int]) -> int:

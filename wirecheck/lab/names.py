@@ -72,6 +72,13 @@ class LabNames:
         return self.state_dir / "vm-var-lib"
 
     @property
+    def vm_etc_layer(self) -> Path:
+        """Files the VM sees in /etc on top of the machine's: its resolv.conf and hosts, and
+        a scenario's own (waagent.conf). Not under /etc: overlayfs refuses a layer that
+        lies inside another layer of the same mount."""
+        return self.state_dir / "vm-etc"
+
+    @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
 

@@ -48,23 +48,30 @@ def as_user(uid: int) -> list[str]:
     ]
 
 
-VAR_LIB = "/var/lib"
+ETC, VAR_LIB = "/etc", "/var/lib"
 # Runs first inside the VM namespace: `ip netns exec` gives its command a mount namespace
-# of its own (a slave of the machine's), so this read-only overlay, which adds the lab's
-# DHCP lease to /var/lib, is seen by that command and its children only and vanishes
-# with them. $1 is the lab's layer; the rest is the command.
+# of its own (a slave of the machine's), so these read-only overlays are seen by that
+# command and its children only and vanish with them; the machine's /etc and /var/lib
+# are not touched. They add the lab's files on top of the machine's: in /etc the VM's
+# resolv.conf and hosts and a scenario's own files (waagent.conf, which `ip netns exec`
+# cannot add: it only bind-mounts over files that exist), in /var/lib the DHCP lease.
+# $1 and $2 are the lab's layers; the rest is the command.
 _ENTRY = (
-    f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$1:{VAR_LIB}" {VAR_LIB} || '
+    f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$1:{ETC}" {ETC} || '
+    "echo \"wirecheck lab: could not lay the lab's files over /etc (overlayfs?); the VM "
+    "keeps its resolv.conf and hosts but not the scenario's other files\" >&2; "
+    f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$2:{VAR_LIB}" {VAR_LIB} || '
     'echo "wirecheck lab: could not add the lab DHCP lease to /var/lib (overlayfs?); '
-    'the endpoint check will not find it" >&2; shift; exec "$@"'
+    'the endpoint check will not find it" >&2; shift 2; exec "$@"'
 )
 
 
 def in_vm(names: LabNames, argv: Sequence[str]) -> list[str]:
-    """`argv` inside the VM namespace, seeing the VM's own resolv.conf, hosts and lease."""
+    """`argv` inside the VM namespace, seeing the VM's own /etc files and DHCP lease."""
     return [
         *("ip", "netns", "exec", names.vm),
-        *("sh", "-c", _ENTRY, "wirecheck-lab-vm", str(names.vm_var_lib)),
+        *("sh", "-c", _ENTRY, "wirecheck-lab-vm"),
+        *(str(names.vm_etc_layer), str(names.vm_var_lib)),
         *argv,
     ]
 

@@ -45,6 +45,10 @@ from wirecheck.lab.scenarios import Scenario, Where
 from wirecheck.model import PLATFORM_ADDRESS
 
 Argv = tuple[str, ...]
+# The guest agent's configuration and state: the VM has only what its scenario gives it,
+# never the machine's (were it an Azure VM), so the agent's rows are the lab's to decide.
+AGENT_ETC = ("waagent.conf",)
+AGENT_VAR_LIB = ("waagent",)
 # A /32 to the platform via eth1 that wins over eth0's (lower metric), as when a
 # secondary NIC's DHCP client also installs the platform routes.
 SECONDARY_PLATFORM_METRIC = 50
@@ -55,7 +59,11 @@ class Plan:
     namespaces: tuple[str, ...]  # in creation order
     commands: tuple[Argv, ...]  # run in order; each names the lab namespace it acts in
     vm_etc: Mapping[str, str]  # file name -> text, in /etc/netns/<vm ns>/
+    vm_etc_layer: Mapping[str, str]  # file name -> text, seen in the VM's /etc (overlay)
     vm_var_lib: Mapping[str, str]  # relative path -> text, seen under the VM's /var/lib
+    # The machine's files the VM must not see (whiteouts in the layers), by layer.
+    vm_etc_hidden: tuple[str, ...] = ()
+    vm_var_lib_hidden: tuple[str, ...] = ()
 
 
 def _in(ns: str, *argv: str) -> Argv:
@@ -142,7 +150,16 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         )
     for rule in scenario.rules:
         cmds.append(_in(vm if rule.where is Where.VM else host, *rule.argv()))
-    return Plan(namespaces, tuple(cmds), vm_etc_files(hostname), vm_var_lib_files())
+    etc = vm_etc_files(hostname)
+    return Plan(
+        namespaces,
+        tuple(cmds),
+        etc,
+        {**etc, **scenario.etc_files},
+        vm_var_lib_files(scenario.lease_endpoint),
+        tuple(name for name in AGENT_ETC if name not in scenario.etc_files),
+        AGENT_VAR_LIB,
+    )
 
 
 def vm_etc_files(hostname: str) -> dict[str, str]:
@@ -163,9 +180,10 @@ def vm_etc_files(hostname: str) -> dict[str, str]:
     }
 
 
-def vm_var_lib_files() -> dict[str, str]:
-    """eth0's dhclient lease as Azure's DHCP gives it: option 245 names WireServer."""
-    octets = ":".join(f"{int(part):02x}" for part in PLATFORM_ADDRESS.split("."))
+def vm_var_lib_files(endpoint: str = PLATFORM_ADDRESS) -> dict[str, str]:
+    """eth0's dhclient lease as Azure's DHCP gives it: option 245 names WireServer
+    (`endpoint`; a scenario may name another address there)."""
+    octets = ":".join(f"{int(part):02x}" for part in endpoint.split("."))
     routes = ",".join(
         f"32,{address.replace('.', ',')},{PRIMARY_GATEWAY.replace('.', ',')}"
         for address in PLATFORM_ADDRESSES
