@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import fixture_text
 from wirecheck.checks import BY_ID
-from wirecheck.console import summary_line
 from wirecheck.model import Cause, CheckResult, Report, Status
 from wirecheck.report.json_report import SCHEMA_VERSION, render_json, report_dict
+from wirecheck.report.plain import render_plain, summary_line
 from wirecheck.report.text import render_text
 
 VERSIONS = fixture_text("versions.xml")
@@ -188,6 +188,26 @@ def test_summary_line() -> None:
     line = summary_line(report)
     assert "\n" not in line
     assert line == "wirecheck: FAIL - 1 fail, 2 ok in 0.5 s: TCP 80 times out"
+
+
+def test_plain_output_is_one_unwrapped_line_per_check_then_the_diagnosis() -> None:
+    report = _report(
+        _row("tcp-80", Status.FAIL),
+        _row("dns-reverse", Status.WARN),
+        causes=(Cause("TCP 80 times out", "run as root"), Cause("a PTR", "remove it")),
+    )
+    assert render_plain(report).splitlines() == [
+        "status  check           time  finding",
+        "FAIL    tcp-80         12 ms  tcp-80 finding",
+        "WARN    dns-reverse    12 ms  dns-reverse finding",
+        "",
+        "Diagnosis",
+        "1. TCP 80 times out",
+        "   fix: run as root",
+        "2. a PTR",
+        "   fix: remove it",
+        "wirecheck: FAIL - 1 fail, 1 warn in 0.5 s: TCP 80 times out",
+    ]
 
 
 def test_multiline_evidence_stays_indented_under_its_check() -> None:

@@ -17,7 +17,7 @@ from tests.servers import (
     FakeHttpServer,
     fake_system,
 )
-from wirecheck.checks import select
+from wirecheck.checks import BY_ID, select
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Deadline, Ports, RunConfig, Status
@@ -77,6 +77,22 @@ def test_all_core_checks_against_silent_endpoints_end_near_the_deadline(
         assert result.evidence["outcome"] == "timeout"
     assert "before the deadline" in results[2].finding or "timed out" in results[2].finding
     assert all(result.duration_s < 2.5 for result in results)
+
+
+def test_the_deadline_counts_from_the_configured_start() -> None:
+    """The CLI passes the command's start: time spent before the checks is not added."""
+    with BlackholePort() as blackhole:
+        config = RunConfig(
+            target=HOST,
+            timeout_s=2.0,
+            ports=Ports(http=blackhole.port),
+            started=time.monotonic() - 1.2,  # as if start-up had taken 1.2 s
+        )
+        started = time.monotonic()
+        (result,) = run_checks([BY_ID["tcp-80"]], config, system=fake_system())
+        elapsed = time.monotonic() - started
+    assert result.evidence["outcome"] == "timeout"
+    assert 0.6 <= elapsed < 1.5, f"took {elapsed:.2f} s"
 
 
 def test_five_blocking_probes_run_at_once() -> None:

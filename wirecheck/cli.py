@@ -58,11 +58,13 @@ class _Group(TyperGroup):
 class Seams:
     """What a test may replace: pass one as `obj` to typer's CliRunner.invoke.
 
-    None keeps the real thing (the DMI asset tag, the real machine).
+    None keeps the real thing (the DMI asset tag, the real machine). `started`: the
+    time.monotonic() the command started (entry.main); the deadline counts from it.
     """
 
     read_asset_tag: Callable[[], str | None] | None = None
     system: System | None = None
+    started: float | None = None
 
 
 app = typer.Typer(
@@ -188,6 +190,7 @@ def run(
         only=_ids(only),
         skip=_ids(skip),
         trace_engine=trace_engine.value,
+        started=seams.started,
     )
     try:
         live = output is OutputFormat.TABLE and not quiet
@@ -207,17 +210,19 @@ def _execute(config: RunConfig, live: bool, system: System | None = None) -> Rep
     from wirecheck.session import run_session
 
     specs = select(config.only, config.skip)  # fail fast on unknown ids, before any probe
-    if not live:
-        return run_session(config, system)
+    if not live or not _stdout_is_terminal():
+        return run_session(config, system)  # the final table is printed once, after the run
     from rich.console import Console
 
     from wirecheck.console import LiveTable
 
-    console = Console()
-    if not console.is_terminal:
-        return run_session(config, system)  # the final table is printed once, after the run
-    with LiveTable(console, specs) as table:
+    with LiveTable(Console(), specs) as table:
         return run_session(config, system, listener=table.update)
+
+
+def _stdout_is_terminal() -> bool:
+    """A person watches (live table, colour); otherwise plain lines, and rich is not loaded."""
+    return sys.stdout.isatty()
 
 
 def _write_reports(report: Report, output_dir: Path) -> None:
@@ -259,7 +264,7 @@ def _write_extra_reports(
 
 
 def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
-    from wirecheck.console import summary_line
+    from wirecheck.report.plain import render_plain, summary_line
 
     if quiet:
         typer.echo(summary_line(report))
@@ -269,15 +274,14 @@ def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
 
         sys.stdout.write(render_json(report))
         return
+    if not _stdout_is_terminal():
+        sys.stdout.write(render_plain(report))
+        return
     from rich.console import Console
 
-    from wirecheck.checks import BY_ID
-    from wirecheck.console import diagnosis, results_table
+    from wirecheck.console import diagnosis
 
-    console = Console()
-    if not console.is_terminal:
-        specs = [BY_ID[r.check_id] for r in report.results]
-        console.print(results_table(report.results, specs))
+    console = Console()  # the live table is on the screen already
     console.print()
     console.print(diagnosis(report))
     typer.echo(summary_line(report))  # one unwrapped line, whatever the terminal width
@@ -369,9 +373,10 @@ def bundle(
             timeout_s=timeout,
             ports=Ports(http=port_http, host_plugin=port_hostplugin, dns=port_dns),
             trace_engine=trace_engine.value,
+            started=seams.started,
         )
         report = _execute(config, live=False, system=seams.system)
-        from wirecheck.console import summary_line
+        from wirecheck.report.plain import summary_line
 
         typer.echo(summary_line(report), err=True)
     try:
@@ -408,8 +413,8 @@ def _mount_lab() -> None:
 _mount_lab()
 
 
-def main() -> None:
-    app(args=_default_to_run(sys.argv[1:]))
+def main(started: float | None = None) -> None:
+    app(args=_default_to_run(sys.argv[1:]), obj=Seams(started=started))
 
 
 def _default_to_run(args: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Terminal rendering with rich: the live table, the diagnosis, the one-line summary.
+"""Terminal rendering with rich: the live table and the diagnosis (report/plain.py has the
+plain-text forms for pipes and logs).
 
 Only the CLI calls this; everything here writes to the Console it is given.
 """
@@ -81,14 +82,3 @@ def diagnosis(report: Report) -> RenderableType:
         parts.append(Text(f"{number}. {cause.summary}"))
         parts.append(Text(f"   fix: {cause.fix}", style="cyan"))
     return Group(*parts)
-
-
-def summary_line(report: Report) -> str:
-    """`wirecheck: FAIL - 2 fail, 4 ok in 5.0 s: <first cause>`: one line for logs."""
-    counts: dict[str, int] = {}
-    for result in report.results:
-        counts[result.status.value] = counts.get(result.status.value, 0) + 1
-    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    verdict = {0: "OK", 1: "WARN", 2: "FAIL"}.get(report.exit_code, "UNKNOWN")
-    first = report.causes[0].summary if report.causes else ""
-    return f"wirecheck: {verdict} - {tally} in {report.duration_s:.1f} s: {first}"

@@ -103,14 +103,22 @@ class RunConfig:
     skip: frozenset[str] = frozenset()
     imds_address: str = IMDS_ADDRESS  # tests and the lab point the imds check elsewhere
     trace_engine: str = "auto"  # auto, raw or kernel (see net.traceroute.choose_engine)
+    # The time.monotonic() the deadline counts from; None: when the checks start. The CLI
+    # gives the command's own start, so --timeout bounds the whole command, start-up included.
+    started: float | None = None
 
 
 class Deadline:
     """One absolute deadline for the whole run, shared by every check."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        start: float | None = None,
+    ) -> None:
         self._clock = clock
-        self.at = clock() + seconds
+        self.at = (clock() if start is None else start) + seconds
 
     def remaining(self) -> float:
         return max(0.0, self.at - self._clock())

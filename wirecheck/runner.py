@@ -36,7 +36,7 @@ def run_checks(
     Each check runs in its own daemon thread so a check stuck in a blocking call can
     neither delay the verdict past the deadline nor keep the process alive.
     """
-    deadline = deadline or Deadline(config.timeout_s)
+    deadline = deadline or Deadline(config.timeout_s, start=config.started)
     board = ResultBoard()
     context = CheckContext(
         config=config,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,13 +84,19 @@ def is_root() -> bool:
 
 
 def interface_addresses() -> dict[str, tuple[str, ...]]:
-    """IPv4 addresses per interface name."""
-    try:
-        import psutil  # imported here: only checks that need NIC facts pay for it
-    except ImportError:  # the single-file build carries no C extension
+    """IPv4 addresses per interface name.
+
+    Linux asks the kernel directly (one ioctl, standard library only): loading psutil's C
+    extension for this would cost every run more than the question does.
+    """
+    if sys.platform.startswith("linux"):
         from wirecheck.platform.ifaddrs import ipv4_by_interface
 
         return ipv4_by_interface()
+    try:
+        import psutil  # imported here: only checks that need NIC facts pay for it
+    except ImportError:  # the single-file build carries no C extension
+        return {}
     return {
         name: tuple(a.address for a in addrs if a.family == socket.AF_INET)
         for name, addrs in psutil.net_if_addrs().items()

@@ -215,11 +215,9 @@ def _summary(
 ) -> str:
     lines = [f"wirecheck {__version__} support bundle, {manifest['created_at']}", ""]
     if report is not None:
-        from wirecheck.console import summary_line
+        from wirecheck.report.plain import diagnosis_lines, summary_line
 
-        lines += [summary_line(report), "", "Diagnosis"]
-        for number, cause in enumerate(report.causes, 1):
-            lines += [f"{number}. {cause.summary}", f"   fix: {cause.fix}"]
+        lines += [summary_line(report), "", *diagnosis_lines(report)]
         lines += ["", "Checks"]
         lines += [
             f"  [{r.status.value.upper():5}] {r.check_id}: {r.finding}" for r in report.results

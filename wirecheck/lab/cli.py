@@ -15,23 +15,27 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from wirecheck.errors import WirecheckError
-from wirecheck.lab.lab import Lab, child_env
 from wirecheck.lab.names import (
     DEFAULT_LAB,
+    DEFAULT_SCENARIO,
     VM_PRIMARY_IP,
     VM_SECONDARY_IP,
     LabNames,
     lab_names,
 )
-from wirecheck.lab.preflight import preflight
-from wirecheck.lab.run import in_vm, run_wirecheck, vm_command
-from wirecheck.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, compare, scenario
 from wirecheck.model import EXIT_UNKNOWN, PLATFORM_ADDRESS
+
+if TYPE_CHECKING:
+    from wirecheck.lab.lab import Lab
+    from wirecheck.lab.scenarios import Scenario
+
+# The lab's machinery (lab, run, scenarios, preflight) is imported inside the commands:
+# this module is loaded by every `wirecheck` command line, most of which never build a lab.
 
 lab_app = typer.Typer(
     name="lab",
@@ -110,14 +114,20 @@ def _lab_errors() -> Iterator[None]:
 
 
 def _prepare(name: str, scenario_name: str | None = None) -> tuple[Lab, Scenario | None]:
+    from wirecheck.lab.lab import Lab
+    from wirecheck.lab.preflight import preflight
+    from wirecheck.lab.scenarios import scenario as find_scenario
+
     preflight()
-    chosen = scenario(scenario_name) if scenario_name is not None else None
+    chosen = find_scenario(scenario_name) if scenario_name is not None else None
     return Lab(lab_names(name)), chosen
 
 
 @lab_app.command()
 def up(scenario: ScenarioOption = DEFAULT_SCENARIO, name: NameOption = DEFAULT_LAB) -> None:
     """Build the lab (after removing any leftovers of an earlier one) and leave it running."""
+    from wirecheck.lab.run import vm_command
+
     with _lab_errors():
         lab, chosen = _prepare(name, scenario)
         assert chosen is not None
@@ -175,6 +185,8 @@ def run(
 
     Exits with wirecheck's exit code.
     """
+    from wirecheck.lab.run import run_wirecheck
+
     options = list(run_options or [])
     with _lab_errors():
         lab, chosen = _prepare(name, scenario)
@@ -208,6 +220,8 @@ def run(
 
 def _say_verdict(names: LabNames, chosen: Scenario) -> None:
     """Compare the run's JSON report with what the scenario expects, in a line or a few."""
+    from wirecheck.lab.scenarios import compare
+
     reports = sorted(names.report_dir.glob("*.json"))
     if not reports:
         return
@@ -227,6 +241,8 @@ def _say_verdict(names: LabNames, chosen: Scenario) -> None:
 @lab_app.command()
 def scenarios() -> None:
     """The scenarios: name, what they simulate, the verdicts and first cause they expect."""
+    from wirecheck.lab.scenarios import SCENARIOS
+
     width = max(len(s.name) for s in SCENARIOS)
     for item in SCENARIOS:
         typer.echo(f"{item.name:<{width}}  {item.description}")
@@ -237,6 +253,10 @@ def scenarios() -> None:
 @lab_app.command()
 def shell(name: NameOption = DEFAULT_LAB) -> None:
     """A shell inside the VM namespace of a lab that is up (`exit` leaves; the lab stays)."""
+    from wirecheck.lab.lab import child_env
+    from wirecheck.lab.run import in_vm, vm_command
+    from wirecheck.lab.scenarios import scenario
+
     with _lab_errors():
         lab, _ = _prepare(name)
         if not lab.is_up():

@@ -16,6 +16,7 @@ from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS
 
 NAMESPACE_PREFIX = "wcl-"
 DEFAULT_LAB = "lab"
+DEFAULT_SCENARIO = "healthy"
 STATE_ROOT = Path("/run/wirecheck-lab")  # tmpfs: gone after a reboot, like the namespaces
 NETNS_ETC = Path("/etc/netns")  # `ip netns exec` bind-mounts NETNS_ETC/<ns>/* over /etc/*
 _LAB_NAME = re.compile(r"[a-z0-9]{1,10}")

@@ -578,7 +578,6 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_NAME: Mapping[str, Scenario] = {s.name: s for s in SCENARIOS}
-DEFAULT_SCENARIO = "healthy"
 
 
 def scenario(name: str) -> Scenario:

@@ -1,11 +1,10 @@
-"""IPv4 addresses per interface without psutil, for the single-file build.
+"""IPv4 addresses per interface, from the kernel, without psutil.
 
-The single file (packaging/build_pyz.py) carries only pure-Python code: psutil's C
-extension cannot be imported from inside a zip. When psutil is missing, `System`'s
-`interface_addresses` falls back to this: on Linux the kernel's SIOCGIFCONF ioctl through
+On Linux `System.interface_addresses` uses this: the kernel's SIOCGIFCONF ioctl through
 the standard library's `fcntl`, which lists every IPv4 address (secondary ones included)
-with its interface. Elsewhere there is no fallback and the answer is empty: checks then
-show no interface name, and say nothing wrong.
+with its interface, in one call and without loading psutil's C extension (which the
+single-file build could not carry anyway). Elsewhere the answer is empty: other
+platforms use psutil.
 """
 
 from __future__ import annotations
