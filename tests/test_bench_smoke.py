@@ -147,9 +147,10 @@ def quick_run(
             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         )
     finally:
-        # The bench tears its lab down itself; this is only a safety net if it was killed.
+        # The bench tears its lab down itself; this is a safety net if it was killed, and
+        # removes the state directory (logs) the bench keeps.
         subprocess.run(
-            [sys.executable, "-m", "wirecheck.lab", "down", "--name", names.lab],
+            [sys.executable, "-m", "wirecheck.lab", "down", "--name", names.lab, "--purge"],
             capture_output=True,
             timeout=60,
             cwd=package_root(),

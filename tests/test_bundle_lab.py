@@ -42,7 +42,9 @@ def lab_vm() -> Iterator[str]:
         assert up.returncode == 0, up.stdout + up.stderr
         yield str(names.lab_names(lab).vm)
     finally:
-        subprocess.run([*command, "down", "--name", lab], capture_output=True, timeout=120, env=env)
+        subprocess.run(
+            [*command, "down", "--name", lab, "--purge"], capture_output=True, timeout=120, env=env
+        )
 
 
 def test_bundle_in_the_lab_vm_leaves_no_identity(lab_vm: str, tmp_path: Path) -> None:

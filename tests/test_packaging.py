@@ -401,4 +401,6 @@ def test_a_lab_run_from_the_file_in_a_fresh_venv(pyz: Path, tmp_path: Path) -> N
         assert done.returncode == 0, output  # the healthy scenario
         assert "wirecheck: OK" in output
     finally:
-        subprocess.run([*command, "down", "--name", lab], capture_output=True, timeout=120, env=env)
+        subprocess.run(
+            [*command, "down", "--name", lab, "--purge"], capture_output=True, timeout=120, env=env
+        )
