@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from wirecheck.errors import WirecheckError
@@ -26,6 +27,22 @@ def lab_unavailable() -> str | None:
 def unique_names(prefix: str) -> LabNames:
     """A lab name no other test process uses: the prefix and this process's id."""
     return lab_names(f"{prefix}{os.getpid() % 100_000}")
+
+
+def fresh_lab(prefix: str, *, machine_unchanged: bool = False) -> Iterator[LabNames]:
+    """A fixture body: unique lab names, and afterwards the lab torn down, its state
+    directory purged, and nothing of it left; `machine_unchanged`: also compare the
+    machine's own network state with what it was before."""
+    from wirecheck.lab.lab import Lab
+
+    names = unique_names(prefix)
+    before = machine_snapshot(names) if machine_unchanged else None
+    yield names
+    lab = Lab(names)
+    lab.down(purge=True)
+    assert lab.leftovers() == []
+    if before is not None:
+        assert machine_snapshot(names) == before
 
 
 def run(*argv: str) -> str:

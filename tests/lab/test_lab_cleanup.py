@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.labenv import lab_command, machine_snapshot, run, unique_names
+from tests.lab.labenv import fresh_lab, lab_command, run, unique_names
 from wirecheck.lab.lab import Lab
 from wirecheck.lab.names import LabNames
 from wirecheck.lab.run import as_user
@@ -25,13 +25,7 @@ OUTSIDE = "192.0.2.1"  # TEST-NET-1: stands for any address outside the lab
 
 @pytest.fixture
 def names() -> Iterator[LabNames]:
-    names = unique_names("c")
-    before = machine_snapshot(names)
-    yield names
-    lab = Lab(names)
-    lab.down(purge=True)
-    assert lab.leftovers() == []
-    assert machine_snapshot(names) == before
+    yield from fresh_lab("c", machine_unchanged=True)
 
 
 def _json(*argv: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.labenv import lab_command, unique_names
+from tests.lab.labenv import fresh_lab, lab_command
 from wirecheck.lab.lab import Lab
 from wirecheck.lab.names import LabNames
 
@@ -17,11 +17,7 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture
 def names() -> Iterator[LabNames]:
-    names = unique_names("s")
-    yield names
-    lab = Lab(names)
-    lab.down(purge=True)
-    assert lab.leftovers() == []
+    yield from fresh_lab("s")
 
 
 def _lab(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

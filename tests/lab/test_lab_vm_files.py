@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.labenv import unique_names
+from tests.lab.labenv import fresh_lab
 from wirecheck.lab.lab import Lab
 from wirecheck.lab.names import LabNames
 from wirecheck.lab.run import in_vm
@@ -29,11 +29,7 @@ SHOW = (
 
 @pytest.fixture
 def names() -> Iterator[LabNames]:
-    names = unique_names("f")
-    yield names
-    lab = Lab(names)
-    lab.down(purge=True)
-    assert lab.leftovers() == []
+    yield from fresh_lab("f")
 
 
 def _on_a_machine_with_an_agent(tmp_path: Path, names: LabNames) -> str:
