@@ -83,6 +83,12 @@ class TraceEngine(enum.StrEnum):
     KERNEL = "kernel"
 
 
+TraceEngineOption = Annotated[
+    TraceEngine,
+    typer.Option(help="TCP traceroute engine; auto: raw only where the GuestProxyAgent is."),
+]
+
+
 class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
@@ -153,10 +159,7 @@ def run(
     dns_name: Annotated[
         str | None, typer.Option(help="Name to resolve when the VM's DNS suffix is unknown.")
     ] = None,
-    trace_engine: Annotated[
-        TraceEngine,
-        typer.Option(help="TCP traceroute engine; auto: raw only where the GuestProxyAgent is."),
-    ] = TraceEngine.AUTO,
+    trace_engine: TraceEngineOption = TraceEngine.AUTO,
     port_http: Annotated[int, typer.Option(hidden=True)] = 80,
     port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
     port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
@@ -335,10 +338,7 @@ def bundle(
     force: Annotated[
         bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
     ] = False,
-    trace_engine: Annotated[
-        TraceEngine,
-        typer.Option(help="TCP traceroute engine; auto: raw only where the GuestProxyAgent is."),
-    ] = TraceEngine.AUTO,
+    trace_engine: TraceEngineOption = TraceEngine.AUTO,
     port_http: Annotated[int, typer.Option(hidden=True)] = 80,
     port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
     port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
