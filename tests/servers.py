@@ -184,9 +184,11 @@ class FakeHttpServer:
         trickle_s: float = 0.2,
         trickle_head: bool = False,
         extra_headers: Mapping[str, str] | None = None,
+        reason: str = "Internal Server Error",
     ) -> None:
         self.mode = mode
         self.body = body
+        self.reason = reason  # HTTP_500's reason phrase
         self.huge_size = huge_size
         self.trickle_s = trickle_s
         self.trickle_head = trickle_head  # TRICKLE: the status line and headers trickle too
@@ -239,7 +241,7 @@ class FakeHttpServer:
 
     def _answer(self) -> tuple[int, str, bytes]:
         if self.mode is HttpMode.HTTP_500:
-            return 500, "Internal Server Error", b"<Error><Code>InternalError</Code></Error>"
+            return 500, self.reason, b"<Error><Code>InternalError</Code></Error>"
         if self.mode is HttpMode.GARBAGE:
             return 200, "OK", GARBAGE_BODY
         if self.mode is HttpMode.HUGE:
@@ -257,7 +259,7 @@ class FakeHttpServer:
             **self.extra_headers,
         }
         lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class DnsMode(enum.StrEnum):

@@ -33,7 +33,7 @@ def test_root_is_ok() -> None:
 def test_non_root_behind_the_agent_firewall() -> None:
     machine = FakeMachine(
         root=False,
-        files={"/etc/waagent.conf": "Provisioning.Agent=auto\n"},  # firewall on by default
+        files={"/etc/waagent.conf": "Provisioning.Agent=auto\nOS.EnableFirewall=y\n"},
     )
     ctx = context(machine, planned=["tcp-80", "tcp-32526", "dns-udp", "trace-80", "privileges"])
     outcome = run_privileges(ctx, "linux", lambda: "alice")
@@ -66,8 +66,10 @@ def test_effective_user_names_a_uid_from_the_password_database() -> None:
     assert effective_user() == effective_user(os.geteuid())
 
 
-def test_non_root_with_the_agent_firewall_off_or_absent() -> None:
-    off = FakeMachine(root=False, files={"/etc/waagent.conf": "OS.EnableFirewall=n\n"})
+@pytest.mark.parametrize("conf", ["OS.EnableFirewall=n\n", "Provisioning.Agent=auto\n"])
+def test_non_root_with_the_agent_firewall_off_or_absent(conf: str) -> None:
+    # A missing OS.EnableFirewall is off: the agent's own default.
+    off = FakeMachine(root=False, files={"/etc/waagent.conf": conf})
     outcome = run_privileges(context(off), "linux")
     assert outcome.evidence["agent_firewall"] == "disabled"
     assert "tcp-80" not in outcome.evidence["degraded"]

@@ -110,6 +110,15 @@ def test_five_blocking_probes_run_at_once() -> None:
     assert 0.58 <= elapsed < 1.2  # in sequence: 3 s
 
 
+def test_control_characters_in_findings_and_fixes_are_escaped_once_for_all_checks() -> None:
+    def quoting(ctx: CheckContext) -> Outcome:
+        return Outcome(Status.WARN, "server said \x1b[2J\nhi", fix="see \x07 here")
+
+    (result,) = run_checks([spec("quoting", quoting)], RunConfig(target=HOST, timeout_s=1))
+    assert result.finding == "server said \\x1b[2J\\nhi"
+    assert result.fix == "see \\x07 here"
+
+
 def test_a_check_that_raises_becomes_an_error_row() -> None:
     def broken(ctx: CheckContext) -> Outcome:
         raise KeyError("missing-key")

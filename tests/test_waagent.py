@@ -33,11 +33,12 @@ def test_conf() -> None:
 @pytest.mark.parametrize(
     ("text", "enabled"),
     [
-        ("", True),
+        ("", False),  # the agent's default (conf.enable_firewall) is off
         ("OS.EnableFirewall=y", True),
+        ("OS.EnableFirewall = Y", True),
         ("OS.EnableFirewall=n", False),
-        ("OS.EnableFirewall=False", False),
-        ("OS.EnableFirewall = N", False),
+        ("OS.EnableFirewall=False", False),  # not a switch value: the default, off
+        ("OS.EnableFirewall=yes", False),  # likewise: the agent takes y or n only
     ],
 )
 def test_firewall_setting(text: str, enabled: bool) -> None:

@@ -70,7 +70,7 @@ def results_table(results: Sequence[CheckResult | None], specs: Sequence[CheckSp
         table.add_row(
             Text(result.status.value.upper(), style=STYLE[result.status]),
             result.check_id,
-            result.finding,
+            Text(result.finding),  # plain text: a finding may quote a server's words
             f"{result.duration_s * 1000:.0f} ms",
         )
     return table

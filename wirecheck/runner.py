@@ -10,11 +10,13 @@ from collections.abc import Callable, Sequence
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ResultBoard
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
 from wirecheck.net.parallel import gather
+from wirecheck.safe_text import printable
 from wirecheck.system import System
 
 # Checks bound their own waits by the deadline and then report; this is how long past
 # the deadline we give them to do so before we give up on them.
 REPORT_GRACE_S = 0.3
+MAX_FINDING = 2000  # characters of a finding or fix; longer ones are cut
 # Prepare hooks delay every probe, so they get a small slice of the run: this share of
 # the deadline, and never more than PREPARE_MAX_S.
 PREPARE_SHARE = 0.2
@@ -110,9 +112,11 @@ def _run_one(spec: CheckSpec, context: CheckContext, notify: Listener) -> None:
         spec.id,
         spec.title,
         outcome.status,
-        outcome.finding,
+        # Findings quote what servers and files said: no control character reaches a
+        # terminal or a log from here, whichever check forgot to escape it.
+        printable(outcome.finding, MAX_FINDING),
         outcome.evidence,
-        outcome.fix,
+        outcome.fix and printable(outcome.fix, MAX_FINDING),
         time.monotonic() - started,
     )
     if context.board.get(spec.id) is None:  # the runner may already have given up on it

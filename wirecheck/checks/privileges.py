@@ -51,16 +51,15 @@ def agent_firewall_state(ctx: CheckContext) -> tuple[str, str]:
     """("enabled" | "disabled" | "absent", why), from /etc/waagent.conf.
 
     The rules themselves are readable only by root, so a non-root run judges by the
-    agent's configuration: OS.EnableFirewall is on unless set to n (shipped default: y).
+    agent's configuration: OS.EnableFirewall=y (off when missing, as in the agent).
     """
     try:
         conf = parse_conf(ctx.system.read_text(WAAGENT_CONF))
     except OSError:
         return "absent", f"no {WAAGENT_CONF}: the Linux guest agent is not installed here"
-    if firewall_enabled(conf):
-        setting = conf.get("OS.EnableFirewall", "not set (default y)")
-        return "enabled", f"{WAAGENT_CONF}: OS.EnableFirewall={setting}"
-    return "disabled", f"{WAAGENT_CONF}: OS.EnableFirewall={conf.get('OS.EnableFirewall')}"
+    setting = conf.get("OS.EnableFirewall", "not set (the agent's default: off)")
+    state = "enabled" if firewall_enabled(conf) else "disabled"
+    return state, f"{WAAGENT_CONF}: OS.EnableFirewall={setting}"
 
 
 def run_privileges(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from wirecheck.model import Deadline
 from wirecheck.net import tcp
 from wirecheck.net.errors import NetOutcome, describe
+from wirecheck.safe_text import printable
 from wirecheck.system import SocketFactory
 
 DEFAULT_MAX_BODY = 64 * 1024
@@ -79,7 +80,7 @@ def get(
         connected,
         NetOutcome.CONNECTED,
         status=response.status,
-        reason=response.reason,
+        reason=printable(response.reason),  # the server's words, shown to a person
         headers={k.lower(): v for k, v in response.getheaders()},
         body=body,
         truncated=truncated,

@@ -31,8 +31,12 @@ def parse_conf(text: str) -> dict[str, str]:
 
 
 def firewall_enabled(conf: Mapping[str, str]) -> bool:
-    """OS.EnableFirewall: on unless set to n/no/false (the agent's shipped default is y)."""
-    return conf.get("OS.EnableFirewall", "y").strip().lower() not in ("n", "no", "false", "0")
+    """OS.EnableFirewall as the agent reads it: a switch that is on only when set to `y`.
+
+    The agent's own default, when the line is missing or holds anything but y/n, is off
+    (its conf.enable_firewall); the waagent.conf most distributions ship sets it to y.
+    """
+    return conf.get("OS.EnableFirewall", "").strip().lower() == "y"
 
 
 def conf_proxy(conf: Mapping[str, str]) -> str | None:
