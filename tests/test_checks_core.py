@@ -85,11 +85,15 @@ def test_catalogue_ids_titles_and_explanations() -> None:
             [s.id for s in ALL_CHECKS if s.id not in ("dns-reverse", "wire-versions")],
         ),
         (("tcp-80", "tcp-32526"), ("tcp-80",), ["tcp-32526"]),
-        (("tcp-80",), ("tcp-80",), []),
     ],
 )
 def test_select(only: tuple[str, ...], skip: tuple[str, ...], expected: list[str]) -> None:
     assert [s.id for s in select(frozenset(only), frozenset(skip))] == expected
+
+
+def test_select_refuses_an_empty_selection() -> None:
+    with pytest.raises(UsageError, match="no check to run"):
+        select(frozenset({"tcp-80"}), frozenset({"tcp-80"}))
 
 
 def test_select_unknown_ids_names_them_and_the_known_ones() -> None:

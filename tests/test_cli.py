@@ -135,6 +135,14 @@ def test_exit_2_when_something_fails(tmp_path: Path) -> None:
         (["--bogus"], "No such option"),
         (["nosuchcommand"], "No such command"),
         (["explain"], "Missing argument"),
+        (["run", "--target", "localhost"], "not an IPv4 address"),
+        (["run", "--target", "::1"], "not an IPv4 address"),
+        (["run", "--target", "168.063.129.016"], "not an IPv4 address"),
+        (["run", "--target", ""], "not an IPv4 address"),
+        (["run", "--timeout", "nan"], "not a number of seconds"),
+        (["bundle", "--target", "wireserver"], "not an IPv4 address"),
+        (["bundle", "--timeout", "inf"], "--timeout"),
+        (["run", "--target", "127.0.0.1", "--only", "tcp-80", "--skip", "tcp-80"], "no check"),
     ],
 )
 def test_exit_3_on_usage_errors(args: list[str], says: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import math
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,6 +95,23 @@ class OutputFormat(enum.StrEnum):
     JSON = "json"
 
 
+def _ipv4_target(value: str) -> str:
+    from wirecheck.net.addresses import is_ipv4
+
+    if not is_ipv4(value):
+        raise typer.BadParameter(
+            f"{value!r} is not an IPv4 address; give one such as {PLATFORM_ADDRESS} "
+            "(names are not resolved: the address probed is the one typed)"
+        )
+    return value
+
+
+def _finite_seconds(value: float) -> float:
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 def _ids(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -121,12 +139,22 @@ def main_callback(
 def run(
     ctx: typer.Context,
     target: Annotated[
-        str, typer.Option(help="Address to probe. An explicit target is always honoured.")
+        str,
+        typer.Option(
+            help="IPv4 address to probe. An explicit target is always honoured.",
+            callback=_ipv4_target,
+        ),
     ] = PLATFORM_ADDRESS,
     only: Annotated[str | None, typer.Option(help="Comma-separated check ids to run.")] = None,
     skip: Annotated[str | None, typer.Option(help="Comma-separated check ids to skip.")] = None,
     timeout: Annotated[
-        float, typer.Option(min=0.1, max=300, help="One deadline for the whole run, seconds.")
+        float,
+        typer.Option(
+            min=0.1,
+            max=300,
+            callback=_finite_seconds,
+            help="One deadline for the whole run, start-up included, seconds.",
+        ),
     ] = 5.0,
     output_dir: Annotated[Path, typer.Option(help="Where the report files are written.")] = Path(
         "."
@@ -331,9 +359,14 @@ def bundle(
     no_run: Annotated[
         bool, typer.Option("--no-run", help="Collect the facts only; run no check.")
     ] = False,
-    target: Annotated[str, typer.Option(help="Address the checks probe.")] = PLATFORM_ADDRESS,
+    target: Annotated[
+        str, typer.Option(help="IPv4 address the checks probe.", callback=_ipv4_target)
+    ] = PLATFORM_ADDRESS,
     timeout: Annotated[
-        float, typer.Option(min=0.1, max=300, help="Deadline for the checks, seconds.")
+        float,
+        typer.Option(
+            min=0.1, max=300, callback=_finite_seconds, help="Deadline for the checks, seconds."
+        ),
     ] = 5.0,
     force: Annotated[
         bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")

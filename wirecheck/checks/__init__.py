@@ -43,6 +43,11 @@ def select(only: frozenset[str], skip: frozenset[str]) -> tuple[CheckSpec, ...]:
         from wirecheck.errors import UsageError
 
         raise UsageError(f"unknown check id(s): {', '.join(unknown)}; known: {', '.join(BY_ID)}")
-    return tuple(
+    chosen = tuple(
         spec for spec in ALL_CHECKS if (not only or spec.id in only) and spec.id not in skip
     )
+    if not chosen:
+        from wirecheck.errors import UsageError
+
+        raise UsageError("--only and --skip leave no check to run")
+    return chosen
