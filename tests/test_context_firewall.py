@@ -199,6 +199,13 @@ def test_nothing_readable_is_a_skip_with_the_reason() -> None:
     outcome = run_firewall(context(machine), "linux")
     assert outcome.status is Status.SKIP
     assert "permission denied (reading firewall rules needs root)" in outcome.finding
+    # firewalld's direct.xml is readable by anyone, but it is not the rules in force.
+    with_direct = FakeMachine(
+        root=False,
+        commands=machine.commands,
+        files={"/etc/firewalld/direct.xml": "<?xml version='1.0'?><direct/>"},
+    )
+    assert run_firewall(context(with_direct), "linux").status is Status.SKIP
     bare = run_firewall(context(FakeMachine()), "linux")
     assert bare.status is Status.SKIP
     assert "iptables is not installed" in bare.finding and "nft is not installed" in bare.finding

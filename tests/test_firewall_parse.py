@@ -121,6 +121,20 @@ def test_lab_iptables_list_matches_save() -> None:
     assert listed[-1].remove == "iptables -t filter -D WIRE 1"
 
 
+def test_iptables_list_skips_a_row_it_cannot_read_and_keeps_the_rest() -> None:
+    text = (
+        "Chain OUTPUT (policy ACCEPT 10 packets, 600 bytes)\n"
+        "    pkts      bytes target     prot opt in     out     source               destination\n"
+        # No opt column (some iptables builds): a target and 8 words, not a known layout.
+        "       3      180 DROP       tcp  *      *       0.0.0.0/0            168.63.129.16\n"
+        "       5      300 DROP       tcp  --  *      *       0.0.0.0/0            "
+        "168.63.129.16        tcp dpt:32526\n"
+    )
+    policy, rule = parse_iptables_list(text, "filter")
+    assert policy.policy and policy.verdict == "ACCEPT"
+    assert (rule.verdict, rule.packets) == ("DROP", 5)
+
+
 def test_lab_iptables_list_with_line_numbers() -> None:
     listed = parse_iptables_list(fixture_text("lab-iptables-L-security.txt"), "security")
     assert _rules(listed) == [

@@ -16,7 +16,7 @@ from tests.lab.labenv import machine_snapshot, unique_names
 from wirecheck.lab.lab import Lab
 from wirecheck.lab.names import LabNames
 from wirecheck.lab.run import run_json
-from wirecheck.lab.scenarios import SCENARIOS, Scenario, compare
+from wirecheck.lab.scenarios import CATALOGUE, SCENARIOS, Scenario, compare
 
 pytestmark = pytest.mark.lab
 
@@ -56,6 +56,8 @@ def test_scenario(scenario: Scenario, names: LabNames) -> None:
         + "\n".join(f"  {m}" for m in mismatches)
         + f"\nall results:\n{details}"
     )
+    # Every check of the catalogue ran: none may drop out of a run unnoticed.
+    assert [c["id"] for c in run.report["checks"]] == list(CATALOGUE)
     assert run.exit_code == run.report["exit_code"]
     # One shared deadline: a run with blackholed ports ends near it, not at a sum of them.
     assert run.report["duration_s"] <= TIMEOUT_S + 1.0, details

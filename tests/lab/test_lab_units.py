@@ -40,6 +40,7 @@ def _everything(_tool: str) -> str | None:
         ({"which": lambda tool: None if tool == "ip" else "/x"}, "install iproute2"),
         ({"which": lambda tool: None if tool == "iptables" else "/x"}, "`iptables`"),
         ({"run": _ran(False)}, "`ip netns` does not work here (Operation not permitted)"),
+        ({"has_module": lambda name: name != "psutil"}, "needs the Python package psutil"),
     ],
 )
 def test_preflight_names_the_first_missing_piece(kwargs: dict[str, object], message: str) -> None:

@@ -12,8 +12,8 @@ from wirecheck.platform.waagent import WAAGENT_CONF, firewall_enabled, parse_con
 
 # What running without root costs each check on Linux (DESIGN 3, 8).
 _LINUX_DEGRADED = {
-    "trace-80": "no raw socket: the unprivileged TCP engine runs, no SYN is captured",
-    "trace-32526": "no raw socket: the unprivileged TCP engine runs, no SYN is captured",
+    "trace-80": "only the kernel engine runs: no raw SYNs past a GuestProxyAgent",
+    "trace-32526": "only the kernel engine runs: no raw SYNs past a GuestProxyAgent",
     "egress-nic": "no packet capture: the interface comes from the route lookup and socket only",
     "firewall": "iptables and nft rules and their counters can be read only by root",
 }
@@ -22,8 +22,6 @@ _AGENT_FIREWALL_EFFECT = (
     "is expected and says nothing about the network"
 )
 _WINDOWS_DEGRADED = {
-    "trace-80": "no raw socket without Administrator: the unprivileged engine runs",
-    "trace-32526": "no raw socket without Administrator: the unprivileged engine runs",
     "egress-nic": "no packet capture without Administrator",
 }
 
@@ -111,10 +109,11 @@ Says whether wirecheck runs as root (Linux) or Administrator (Windows), and whic
 rows are weaker without it.
 - ok: root/Administrator; every check runs at full strength.
 - warn: not root. On Linux the guest agent's firewall (OS.EnableFirewall=y in
-  /etc/waagent.conf, the default) drops TCP to 168.63.129.16 from any user but root, so
+  /etc/waagent.conf, as distributions ship it) drops TCP to 168.63.129.16 from any user but root, so
   tcp-80, tcp-32526 and wire-versions time out for a non-root user: that is expected, not a
-  network fault. DNS (UDP and TCP 53) stays allowed. Raw traceroute, SYN capture and
-  reading the firewall rules with their counters also need root.
+  network fault. DNS (UDP and TCP 53) stays allowed. Raw-SYN traceroute (the way past a
+  GuestProxyAgent), SYN capture and reading the firewall rules with their counters also
+  need root.
 Fix: run `sudo wirecheck` (Windows: an elevated prompt).""",
     context=True,
 )

@@ -1,5 +1,8 @@
-"""`python -m wirecheck.lab`: the lab commands on their own (same as `wirecheck lab`)."""
+"""`python -m wirecheck.lab ARGS`: the same as `wirecheck lab ARGS`, through the main CLI so
+that usage errors exit 3 there too."""
 
-from wirecheck.lab.cli import lab_app
+import sys
 
-lab_app(prog_name="wirecheck lab")
+from wirecheck.cli import app
+
+app(args=["lab", *sys.argv[1:]], prog_name="wirecheck")

@@ -145,7 +145,9 @@ def up(scenario: ScenarioOption = DEFAULT_SCENARIO, name: NameOption = DEFAULT_L
         f"  VM namespace    {names.vm} (eth0 {VM_PRIMARY_IP} primary, eth1 {VM_SECONDARY_IP})\n"
         f"  host namespace  {names.host} ({PLATFORM_ADDRESS}: WireServer, 32526, DNS, IMDS)\n"
         f"  a shell in it   wirecheck lab shell{_name_flag(names)}\n"
-        f"  then run        {shlex.join(vm_command(chosen, []))}\n"
+        # Only inside that shell: on the machine itself, --force would probe the real
+        # platform address.
+        f"  in that shell   {shlex.join(vm_command(chosen, []))}\n"
         f"  simulator logs  {names.logs_dir}\n"
         f"  tear it down    wirecheck lab down{_name_flag(names)}"
     )

@@ -1,7 +1,9 @@
-"""Can the lab run here? Linux, root, `ip netns`, iptables and sysctl; one clear reason if not."""
+"""Can the lab run here? Linux, root, `ip netns`, iptables, sysctl and psutil; one clear
+reason if not."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -13,12 +15,17 @@ Which = Callable[[str], str | None]
 Runner = Callable[[Sequence[str], float], CommandResult]
 
 
+def importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def preflight(
     *,
     platform: str = sys.platform,
     root: Callable[[], bool] = is_root,
     which: Which = shutil.which,
     run: Runner = run_command,
+    has_module: Callable[[str], bool] = importable,
 ) -> None:
     """Raise LabError with the first reason the lab cannot be built here."""
     if not platform.startswith("linux"):
@@ -34,6 +41,9 @@ def preflight(
     for tool, package in (("ip", "iproute2"), ("iptables", "iptables"), ("sysctl", "procps")):
         if which(tool) is None:
             raise LabError(f"the lab needs `{tool}`, which is not installed (install {package})")
+    if not has_module("psutil"):
+        # The single-file build leaves it out; the lab finds its simulators' processes with it.
+        raise LabError("the lab needs the Python package psutil (`pip install psutil`)")
     probe = run(["ip", "netns", "list"], 5.0)
     if not probe.ok:
         reason = (probe.error or probe.stderr).strip() or f"exit code {probe.returncode}"

@@ -83,7 +83,10 @@ class Snapshot:
 
     @property
     def readable(self) -> bool:
-        return bool(self.sources)
+        """Whether the rules in force were read (iptables or nft). firewalld's direct.xml
+        alone does not count: it is configuration, readable by anyone, and says nothing
+        about what the kernel does."""
+        return any(source != FIREWALLD_DIRECT_XML for source in self.sources)
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,7 +256,12 @@ def parse_iptables_list(text: str, table: str) -> list[Rule]:
         if len(words) < 8 or not (words[0].isdigit() and words[1].isdigit()):
             continue
         position += 1
-        rules.append(_list_row(words, table, chain, position))
+        try:
+            rules.append(_list_row(words, table, chain, position))
+        except (ValueError, IndexError):
+            # A layout this parser does not know (some iptables builds leave out the opt
+            # column): the row is not read, and the rest of the listing still is.
+            continue
     return rules
 
 

@@ -38,6 +38,7 @@ IPPROTO_ICMP, IPPROTO_TCP = 1, 6
 # The SYN's options, as `traceroute -T` sends them: 40-byte TCP header, 60-byte packet.
 _WSCALE = 7
 _MSS = 1460
+MAX_DRAIN = 512  # packets read from one socket per poll
 
 
 def import_scapy() -> Any:
@@ -215,7 +216,10 @@ class RawProber:
         replies: list[Reply] = []
         readable, _, _ = select.select([self.icmp, self.tcp], [], [], max(0.0, timeout_s))
         for sock in readable:
-            while True:
+            # The raw TCP socket sees every TCP segment the machine receives: on a busy
+            # server it might never run dry, so read a bounded batch and let the caller,
+            # which watches the deadline, poll again.
+            for _ in range(MAX_DRAIN):
                 try:
                     data, ancillary, _, _ = sock.recvmsg(2048, 256)
                 except (BlockingIOError, InterruptedError):
