@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import signal
 
 import pytest
 from hypothesis import assume, given, settings
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import fixture_text
 from wirecheck.bundle.redact import KEEP_IPV4, KEPT_V4_NETWORKS, Redactor
+
+HANG_GUARD_S = 20
 
 
 def _redact(text: str, *learn: str, hostname: str | None = None) -> str:
@@ -208,3 +211,37 @@ def test_any_text_is_handled_and_stable(text: str) -> None:
     redactor.learn(text)
     once = redactor.text(text)
     assert redactor.text(once) == once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 100_000,  # one long word: the secret-setting pattern once backtracked on it
+        "token" * 20_000,
+        "a." * 50_000,
+        "1." * 50_000,
+        "ab:" * 35_000,
+        "1-" * 50_000,
+        "password=" * 10_000,
+    ],
+    ids=["word", "keywords", "dots", "digit-dots", "colons", "dashes", "settings"],
+)
+def test_redaction_is_linear_on_long_runs(text: str) -> None:
+    """A hang guard, not a benchmark: a quadratic pattern takes minutes on these.
+
+    An alarm, not a thread: a regular expression holds the GIL while it runs, but checks
+    for signals as it goes.
+    """
+
+    def give_up(_signum: int, _frame: object) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, HANG_GUARD_S)
+    try:
+        _redact(text)
+    except TimeoutError:
+        pytest.fail(f"redacting {len(text)} characters did not finish in {HANG_GUARD_S} s")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -115,11 +115,17 @@ HARMLESS_VALUE = re.compile(
 _PEM = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----", re.S
 )
+# A setting whose name holds one of these words has a secret for its value.
+_SECRET_WORD = re.compile(
+    r"(?i)passw(?:or)?d|passphrase|pwd|secret|token|apikey|api_key|access_?key|account_?key|"
+    r"shared_?key|private_?key|credential|authorization|auth_?key|connection_?string|sas"
+)
+# `NAME = value`, `"name": "value"`: the name is a whole run of word characters (anchored
+# at its start, so a long run is scanned once, not once per position), checked for a
+# secret word afterwards.
 _SECRET_SETTING = re.compile(
-    r"(?i)(?P<key>[\w.\-]*(?:passw(?:or)?d|passphrase|pwd|secret|token|apikey|api_key|"
-    r"access_?key|account_?key|shared_?key|private_?key|credential|authorization|auth_?key|"
-    r"connection_?string|sas)[\w.\-]*)(?P<sep>\"?'?\s*[=:]\s*\"?'?)"
-    r"(?P<value>(?:(?:Bearer|Basic|Digest|Negotiate|SharedKey|SharedAccessSignature)\s+)?"
+    r"(?<![\w.\-])(?P<key>[\w.\-]+)(?P<sep>\"?'?\s*[=:]\s*\"?'?)"
+    r"(?P<value>(?:(?i:Bearer|Basic|Digest|Negotiate|SharedKey|SharedAccessSignature)\s+)?"
     r"[^\s\"',;}&]+)"
 )
 _URL_CREDENTIALS = re.compile(r"(?i)(?<=://)(?P<cred>[^/\s:@\"']+:[^/\s@\"']+)(?=@)")
@@ -333,7 +339,11 @@ class Redactor:
 
     def _secret_setting(self, match: re.Match[str]) -> str:
         value = match.group("value")
-        if HARMLESS_VALUE.match(value) or value.startswith(TOKEN_PREFIX):
+        if (
+            not _SECRET_WORD.search(match.group("key"))
+            or HARMLESS_VALUE.match(value)
+            or value.startswith(TOKEN_PREFIX)
+        ):
             return match.group()
         return match.group("key") + match.group("sep") + self.token("SECRET", value)
 
