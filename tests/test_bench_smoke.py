@@ -93,6 +93,14 @@ def test_targets_compare_medians_with_the_issue(
     assert [t.met for t in found] == met
 
 
+def test_targets_are_not_judged_when_a_run_failed() -> None:
+    found = bench.targets({"healthy": {"ratio": {"wall": 1.0}}}, {})
+    assert [t["met"] for t in bench.judged(found, [])] == [None, True, None, None]
+    failed = bench.judged(found, ["healthy-wirecheck-1: exit code 3"])
+    assert [t["met"] for t in failed] == [None] * 4
+    assert failed[1]["measured"] == 1.0  # the figure is still shown
+
+
 def test_targets_not_measured_are_none() -> None:
     found = bench.targets({}, {})
     assert [t.measured for t in found] == [None] * 4

@@ -237,6 +237,20 @@ def test_no_report_writes_nothing(healthy: Lab) -> None:
     assert not healthy.output_dir.exists() or list(healthy.output_dir.iterdir()) == []
 
 
+def test_an_unwritable_prometheus_dir_keeps_no_other_format_back(
+    healthy: Lab, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    result = healthy.invoke(
+        "--quiet", "--format", "prometheus,html", "--prometheus-dir", str(blocker)
+    )
+    assert result.exit_code == 0
+    assert "could not write the prometheus report" in result.stderr
+    assert "--prometheus-dir" in result.stderr
+    assert (healthy.output_dir / "127-0-0-1_test.html").exists()
+
+
 def test_unwritable_output_dir_says_so_and_still_gives_the_verdict(
     healthy: Lab, tmp_path: Path
 ) -> None:

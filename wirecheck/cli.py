@@ -283,15 +283,17 @@ def _write_extra_reports(
     from wirecheck.report.formats import default_prometheus_dir, write_formats
 
     prom_dir = prometheus_dir or default_prometheus_dir(output_dir)
-    try:
-        write_formats(report, names, output_dir, prom_dir)
-    except OSError as exc:
-        where = exc.filename or output_dir
-        typer.echo(
-            f"wirecheck: could not write the {', '.join(names)} report(s) in {where}: "
-            f"{exc.strerror} (choose another --output-dir or --prometheus-dir)",
-            err=True,
-        )
+    for name in names:  # one at a time: a directory that refuses one keeps no other back
+        try:
+            write_formats(report, [name], output_dir, prom_dir)
+        except OSError as exc:
+            where = exc.filename or (prom_dir if name == "prometheus" else output_dir)
+            option = "--prometheus-dir" if name == "prometheus" else "--output-dir"
+            typer.echo(
+                f"wirecheck: could not write the {name} report in {where}: "
+                f"{exc.strerror} (choose another {option})",
+                err=True,
+            )
 
 
 def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
