@@ -5,13 +5,16 @@ Each field has a real default; tests pass fakes instead of patching globals.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 SocketFactory = Callable[[int, int], socket.socket]
 
@@ -36,8 +39,24 @@ class CommandResult:
 
 def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
     """Read at most `limit` bytes of a text file; undecodable bytes are replaced, not fatal."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         return handle.read(limit).decode("utf-8", errors="replace")
+
+
+def open_regular(path: str) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; OSError otherwise.
+
+    A FIFO or a device where a config file should be would block a plain open() or read()
+    forever: opened non-blocking, it is looked at and refused before anything is read.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def list_dir(path: str) -> list[str]:

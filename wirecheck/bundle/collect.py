@@ -19,7 +19,7 @@ from typing import Any
 
 from wirecheck.bundle.items import CommandItem, DirItem, EnvItem, FileItem, Item
 from wirecheck.model import Deadline
-from wirecheck.system import System
+from wirecheck.system import System, open_regular
 
 KIB, MIB = 1024, 1024 * 1024
 
@@ -51,7 +51,7 @@ class Collected:
 
 def read_tail(path: str, limit: int) -> tuple[str, int]:
     """The last `limit` bytes of a file, from the first whole line; and the file's size."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         start = max(0, size - limit)
         handle.seek(start)

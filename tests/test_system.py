@@ -1,0 +1,43 @@
+"""The real machine's file reading: bounded, and never blocked by a FIFO where a file
+should be (a hostile or broken /etc/resolv.conf, a log replaced by a pipe)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from wirecheck.bundle.collect import read_tail
+from wirecheck.system import read_text
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    path = tmp_path / "resolv.conf"
+    os.mkfifo(path)
+    return path
+
+
+def test_read_text_refuses_a_fifo_without_blocking(fifo: Path) -> None:
+    with pytest.raises(OSError, match="not a regular file"):
+        read_text(str(fifo))
+
+
+def test_read_tail_refuses_a_fifo_without_blocking(fifo: Path) -> None:
+    with pytest.raises(OSError, match="not a regular file"):
+        read_tail(str(fifo), 1024)
+
+
+def test_read_text_reads_at_most_the_limit_and_replaces_bad_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"ok \xff\n" + b"x" * 100)
+    assert read_text(str(path), limit=5) == "ok \ufffd\n"
+
+
+def test_proc_files_are_regular_and_readable() -> None:
+    if not Path("/proc/net/route").exists():
+        pytest.skip("no /proc/net/route here")
+    assert read_text("/proc/net/route").startswith("Iface")
