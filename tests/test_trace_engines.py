@@ -280,6 +280,13 @@ def test_capture_sees_the_syn_leave_by_loopback() -> None:
     assert result.local_address and result.local_address.startswith(f"{HOST}:")
 
 
+@pytest.mark.skipif(not ROOT, reason="packet capture needs root")
+def test_capture_cut_short_by_the_deadline_blames_no_firewall() -> None:
+    result = cap.capture_syn(HOST, refusing_port(), Deadline(0))
+    assert result.captured is None
+    assert "deadline" in result.detail and "firewall" not in result.detail
+
+
 def test_capture_without_a_packet_socket_says_why() -> None:
     def denied() -> socket.socket:
         raise PermissionError(1, "Operation not permitted")

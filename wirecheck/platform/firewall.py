@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 
+from wirecheck.model import Deadline
 from wirecheck.system import System
 
 # Verdicts that stop a packet; a rule with one of these that counts packets of a failed
@@ -804,18 +805,23 @@ def _in_ports(port: int, value: str) -> bool:
 
 
 def read_snapshot(system: System, timeout_s: float) -> Snapshot:
-    """Every netfilter rule this user can read, with counters; what could not be read is a note."""
+    """Every netfilter rule this user can read, with counters; what could not be read is a note.
+
+    `timeout_s` bounds the whole snapshot, not each of its commands: they run one after
+    another and share it.
+    """
+    budget = Deadline(timeout_s)
     rules: list[Rule] = []
     sources: list[str] = []
     notes: list[str] = []
     hooks: dict[str, frozenset[str]] = {}
 
-    iptables = _read_iptables(system, timeout_s, notes)
+    iptables = _read_iptables(system, budget, notes)
     if iptables is not None:
         command, found = iptables
         sources.append(command)
         rules += found
-    nft = _read_nft(system, timeout_s, notes)
+    nft = _read_nft(system, budget, notes)
     if nft is not None:
         command, found, found_hooks = nft
         # iptables-nft keeps its rules in nft tables named like the iptables tables:
@@ -841,9 +847,9 @@ def _is_iptables_nft_table(table: str, iptables_tables: set[str]) -> bool:
 
 
 def _read_iptables(
-    system: System, timeout_s: float, notes: list[str]
+    system: System, budget: Deadline, notes: list[str]
 ) -> tuple[str, list[Rule]] | None:
-    done = system.run_command(["iptables-save", "-c"], timeout_s)
+    done = system.run_command(["iptables-save", "-c"], budget.remaining())
     if done.ok:
         return "iptables-save -c", parse_iptables_save(done.stdout)
     if done.error and "not installed" in done.error:
@@ -851,7 +857,9 @@ def _read_iptables(
         found: list[Rule] = []
         listed = False
         for table in IPTABLES_TABLES:
-            shown = system.run_command(["iptables", "-w", "-t", table, "-L", "-nxv"], timeout_s)
+            shown = system.run_command(
+                ["iptables", "-w", "-t", table, "-L", "-nxv"], budget.remaining()
+            )
             if shown.error:
                 notes.append(f"iptables: {shown.error}: no iptables rules read")
                 return None
@@ -864,9 +872,9 @@ def _read_iptables(
 
 
 def _read_nft(
-    system: System, timeout_s: float, notes: list[str]
+    system: System, budget: Deadline, notes: list[str]
 ) -> tuple[str, list[Rule], dict[str, frozenset[str]]] | None:
-    done = system.run_command(["nft", "-j", "list", "ruleset"], timeout_s)
+    done = system.run_command(["nft", "-j", "list", "ruleset"], budget.remaining())
     if done.ok:
         try:
             rules, hooks = parse_nft_json(done.stdout or '{"nftables": []}')
@@ -878,7 +886,7 @@ def _read_nft(
         notes.append(f"nft: {done.error}: no nftables rules read")
         return None
     if "json" in done.stderr.lower():  # an nft built without JSON support
-        text = system.run_command(["nft", "list", "ruleset"], timeout_s)
+        text = system.run_command(["nft", "list", "ruleset"], budget.remaining())
         if text.ok:
             rules, hooks = parse_nft_text(text.stdout)
             return "nft list ruleset", rules, hooks

@@ -123,7 +123,8 @@ def capture_syn(
             )
         local_ip, local_port = probe.getsockname()[:2]
         local = f"{local_ip}:{local_port}"
-        until = min(deadline.at, time.monotonic() + CAPTURE_WAIT_S)
+        full_wait = time.monotonic() + CAPTURE_WAIT_S
+        until = min(deadline.at, full_wait)
         while (left := until - time.monotonic()) > 0:
             readable, _, _ = select.select([sniffer], [], [], left)
             if not readable:
@@ -133,6 +134,10 @@ def capture_syn(
                 return CaptureResult(
                     found, local, f"SYN from {local} captured on {found.interface}"
                 )
+        if until < full_wait:  # the run's deadline cut the wait short: no conclusion
+            return CaptureResult(
+                None, local, f"the run's deadline came before the SYN from {local} was seen"
+            )
         return CaptureResult(
             None,
             local,
