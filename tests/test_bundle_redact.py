@@ -75,6 +75,12 @@ def _redact(text: str, *learn: str, hostname: str | None = None) -> str:
         ),
         ("/a.vhd?sv=2018&sig=abc%2Fdef&se=1", "/a.vhd?sv=2018&sig=REDACTED-SECRET-1&se=1"),
         ('{"client_secret": "xyz123"}', '{"client_secret": "REDACTED-SECRET-1"}'),
+        # A harmless name in front does not hide the secret setting in its value.
+        ("Environment=API_TOKEN=abcdef123", "Environment=API_TOKEN=REDACTED-SECRET-1"),
+        ("Setting: AccountKey=abc123xyz", "Setting: AccountKey=REDACTED-SECRET-1"),
+        ('"env": "PASSWORD=hunter2"', '"env": "PASSWORD=REDACTED-SECRET-1"'),
+        ("msg: Authorization: Bearer eyJabc.def", "msg: Authorization: REDACTED-SECRET-1"),
+        ("Environment=HOME=/root", "Environment=HOME=/root"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
             "REDACTED-SECRET-1",

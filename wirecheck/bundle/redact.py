@@ -115,16 +115,17 @@ HARMLESS_VALUE = re.compile(
 _PEM = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----", re.S
 )
-# A setting whose name holds one of these words has a secret for its value.
-_SECRET_WORD = re.compile(
-    r"(?i)passw(?:or)?d|passphrase|pwd|secret|token|apikey|api_key|access_?key|account_?key|"
-    r"shared_?key|private_?key|credential|authorization|auth_?key|connection_?string|sas"
-)
-# `NAME = value`, `"name": "value"`: the name is a whole run of word characters (anchored
-# at its start, so a long run is scanned once, not once per position), checked for a
-# secret word afterwards.
+# `NAME = value`, `"name": "value"`, where the name holds a word that says its value is a
+# secret. The name is a whole run of word characters, anchored at its start, and the
+# secret word is looked for by a lookahead inside that run only: so a long run is scanned
+# once, not once per position, and a harmless name (`Environment=API_TOKEN=x`) does not
+# swallow the secret setting that follows it.
 _SECRET_SETTING = re.compile(
-    r"(?<![\w.\-])(?P<key>[\w.\-]+)(?P<sep>\"?'?\s*[=:]\s*\"?'?)"
+    r"(?<![\w.\-])"
+    r"(?=[\w.\-]*?(?i:passw(?:or)?d|passphrase|pwd|secret|token|apikey|api_key|access_?key|"
+    r"account_?key|shared_?key|private_?key|credential|authorization|auth_?key|"
+    r"connection_?string|sas))"
+    r"(?P<key>[\w.\-]+)(?P<sep>\"?'?\s*[=:]\s*\"?'?)"
     r"(?P<value>(?:(?i:Bearer|Basic|Digest|Negotiate|SharedKey|SharedAccessSignature)\s+)?"
     r"[^\s\"',;}&]+)"
 )
@@ -339,11 +340,7 @@ class Redactor:
 
     def _secret_setting(self, match: re.Match[str]) -> str:
         value = match.group("value")
-        if (
-            not _SECRET_WORD.search(match.group("key"))
-            or HARMLESS_VALUE.match(value)
-            or value.startswith(TOKEN_PREFIX)
-        ):
+        if HARMLESS_VALUE.match(value) or value.startswith(TOKEN_PREFIX):
             return match.group()
         return match.group("key") + match.group("sep") + self.token("SECRET", value)
 
