@@ -42,10 +42,20 @@ def test_non_root_behind_the_agent_firewall() -> None:
     assert outcome.evidence["user"] == "alice"
     assert outcome.evidence["agent_firewall"] == "enabled"
     degraded = outcome.evidence["degraded"]
-    assert set(degraded) == {"tcp-80", "tcp-32526", "trace-80"}  # only checks in this run
+    # Only checks in this run; trace-80 only where the GuestProxyAgent is.
+    assert set(degraded) == {"tcp-80", "tcp-32526"}
     assert "expected" in degraded["tcp-80"]
     assert "TCP 80/32526 timeouts are expected" in outcome.finding
     assert outcome.fix == "Run as root: `sudo wirecheck`."
+
+
+def test_trace_rows_are_degraded_only_where_the_guest_proxy_agent_is() -> None:
+    status = "/var/log/azure-proxy-agent/status.json"
+    with_agent = FakeMachine(root=False, files={status: "{}"})
+    outcome = run_privileges(context(with_agent, planned=["trace-80", "privileges"]), "linux")
+    assert "GuestProxyAgent" in outcome.evidence["degraded"]["trace-80"]
+    without = run_privileges(context(FakeMachine(root=False), planned=["trace-80"]), "linux")
+    assert "trace-80" not in without.evidence["degraded"]
 
 
 def test_the_user_is_the_effective_one_not_the_environments() -> None:

@@ -10,6 +10,7 @@ import sys
 import psutil
 import pytest
 
+from wirecheck.platform import ifaddrs
 from wirecheck.platform.ifaddrs import IFNAMSIZ, _ifreq_size, ipv4_by_interface, parse_ifconf
 
 SIZE = _ifreq_size()
@@ -59,3 +60,12 @@ def test_the_real_ioctl_agrees_with_psutil() -> None:
         for name, addrs in psutil.net_if_addrs().items()
     }
     assert ipv4_by_interface() == {name: addrs for name, addrs in by_psutil.items() if addrs}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCGIFCONF is Linux's")
+def test_the_buffer_grows_until_every_address_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    full = ipv4_by_interface()
+    if sum(len(addresses) for addresses in full.values()) < 2:
+        pytest.skip("needs two addresses on this machine")
+    monkeypatch.setattr(ifaddrs, "MAX_ENTRIES", 1)  # room for one record at first
+    assert ipv4_by_interface() == full

@@ -252,8 +252,12 @@ def _execute(config: RunConfig, live: bool, system: System | None = None) -> Rep
 
 
 def _stdout_is_terminal() -> bool:
-    """A person watches (live table, colour); otherwise plain lines, and rich is not loaded."""
-    return sys.stdout.isatty()
+    """A person watches (live table, colour); otherwise plain lines, and rich is not loaded.
+
+    Judged by isatty() alone: rich's FORCE_TERMINAL is not honoured, on purpose (a log
+    wants plain lines).
+    """
+    return sys.stdout is not None and sys.stdout.isatty()
 
 
 def _write_reports(report: Report, output_dir: Path) -> None:
@@ -367,7 +371,10 @@ def bundle(
     timeout: Annotated[
         float,
         typer.Option(
-            min=0.1, max=300, callback=_finite_seconds, help="Deadline for the checks, seconds."
+            min=0.1,
+            max=300,
+            callback=_finite_seconds,
+            help="Deadline for the checks, start-up included, seconds.",
         ),
     ] = 5.0,
     force: Annotated[

@@ -184,7 +184,7 @@ def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
             evidence,
         )
     named = f"{agent_unit or 'waagent'} {version or '(version unknown)'}"
-    if facts.installed and not running:
+    if not running:
         # Installed by its configuration alone: no unit or process says more.
         why = state or f"{WAAGENT_CONF} is there, no walinuxagent/waagent service or process is"
         return Outcome(

@@ -8,14 +8,22 @@ from collections.abc import Callable
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import Status
-from wirecheck.platform.waagent import WAAGENT_CONF, firewall_enabled, parse_conf
+from wirecheck.platform.waagent import (
+    WAAGENT_CONF,
+    firewall_enabled,
+    parse_conf,
+    proxy_agent_installed,
+)
 
 # What running without root costs each check on Linux (DESIGN 3, 8).
 _LINUX_DEGRADED = {
-    "trace-80": "only the kernel engine runs: no raw SYNs past a GuestProxyAgent",
-    "trace-32526": "only the kernel engine runs: no raw SYNs past a GuestProxyAgent",
     "egress-nic": "no packet capture: the interface comes from the route lookup and socket only",
     "firewall": "iptables and nft rules and their counters can be read only by root",
+}
+# Only where the GuestProxyAgent is: root would trace with raw SYNs that it cannot redirect.
+_TRACE_DEGRADED = {
+    "trace-80": "only the kernel engine runs: no raw SYNs past the GuestProxyAgent",
+    "trace-32526": "only the kernel engine runs: no raw SYNs past the GuestProxyAgent",
 }
 _AGENT_FIREWALL_EFFECT = (
     "the guest agent's firewall drops TCP to {target} from non-root users: a timeout here "
@@ -78,6 +86,8 @@ def run_privileges(
     evidence: dict[str, object] = {"root": False, "user": user}
     degraded = dict(_WINDOWS_DEGRADED if windows else _LINUX_DEGRADED)
     if not windows:
+        if proxy_agent_installed(ctx.system.read_text):
+            degraded.update(_TRACE_DEGRADED)
         state, why = agent_firewall_state(ctx)
         evidence.update(agent_firewall=state, agent_firewall_source=why)
         if state == "enabled":

@@ -27,8 +27,7 @@ from wirecheck.net.traceroute import (
     choose_engine,
 )
 from wirecheck.platform.routes import KernelRoute, kernel_route
-from wirecheck.platform.waagent import PROXY_AGENT_STATUS
-from wirecheck.system import System
+from wirecheck.platform.waagent import proxy_agent_installed
 from wirecheck.trace import Hop, TracePlan, classify, render_traceroute
 
 # Reverse names for the hops (traceroute's default, non `-n` form) get this much of what
@@ -130,11 +129,16 @@ def run_trace(
             {"target": target},
             fix="Run with --target set to the address (e.g. 168.63.129.16).",
         )
+    root, wanted = ctx.system.is_root(), ctx.config.trace_engine
     engine_name, why = choose_engine(
-        ctx.system.is_root(),
+        root,
         platform,
-        ctx.config.trace_engine,
-        proxy_agent=platform.startswith("linux") and proxy_agent_installed(ctx.system),
+        wanted,
+        # Only `auto` as root on Linux asks; the files are not read otherwise.
+        proxy_agent=root
+        and wanted == "auto"
+        and platform.startswith("linux")
+        and proxy_agent_installed(ctx.system.read_text),
     )
     if engine_name is None:
         return Outcome(
@@ -201,25 +205,6 @@ def hop_names(ctx: CheckContext, hops: tuple[Hop, ...]) -> dict[str, str]:
 
 def _bind(lookup: Callable[[str], str | None], address: str) -> Callable[[], str | None]:
     return lambda: lookup(address)
-
-
-# Any of these means the GuestProxyAgent is installed (its unit) or has run (its status).
-PROXY_AGENT_FILES = (
-    PROXY_AGENT_STATUS,
-    "/lib/systemd/system/azure-proxy-agent.service",
-    "/usr/lib/systemd/system/azure-proxy-agent.service",
-    "/etc/systemd/system/azure-proxy-agent.service",
-)
-
-
-def proxy_agent_installed(system: System) -> bool:
-    for path in PROXY_AGENT_FILES:
-        try:
-            system.read_text(path)
-        except OSError:
-            continue
-        return True
-    return False
 
 
 def run_trace_80(ctx: CheckContext) -> Outcome:

@@ -273,7 +273,7 @@ def shell(name: NameOption = DEFAULT_LAB) -> None:
         f"a shell in {lab.names.vm} (scenario {chosen.name!r}); try "
         f"`{shlex.join(vm_command(chosen, []))}`; `exit` leaves, the lab stays up"
     )
-    # The same entry as wirecheck's runs: the VM's resolv.conf, hosts and DHCP lease.
+    # The same entry as wirecheck's runs: the VM's /etc layer and DHCP lease.
     code = subprocess.call(in_vm(lab.names, [command]), env=child_env(chosen.env))
     raise typer.Exit(code)
 

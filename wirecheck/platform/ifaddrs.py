@@ -15,7 +15,8 @@ import sys
 
 SIOCGIFCONF = 0x8912
 IFNAMSIZ = 16
-MAX_ENTRIES = 512
+MAX_ENTRIES = 512  # the first buffer's records; grown while the kernel fills it
+MAX_ENTRIES_EVER = 512 * 4**4
 
 
 def _ifreq_size() -> int:
@@ -42,16 +43,30 @@ def parse_ifconf(data: bytes, ifreq_size: int) -> dict[str, tuple[str, ...]]:
 
 
 def ipv4_by_interface() -> dict[str, tuple[str, ...]]:
+    """Every interface's IPv4 addresses; empty where the kernel cannot be asked."""
     if not sys.platform.startswith("linux"):
         return {}
+    try:
+        return parse_ifconf(*_ifconf())
+    except OSError:  # no AF_INET sockets here (a locked-down sandbox): no names, no harm
+        return {}
+
+
+def _ifconf() -> tuple[bytes, int]:
+    """SIOCGIFCONF's answer and the record size, with a buffer grown until it fits: the
+    kernel fills what fits and says nothing of the rest."""
     import array
     import fcntl
 
     size = _ifreq_size()
-    buffer = array.array("B", bytes(size * MAX_ENTRIES))
-    address, _ = buffer.buffer_info()
-    request = struct.pack("iL", len(buffer), address)  # struct ifconf {int len; char *buf}
+    entries = MAX_ENTRIES
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        answer = fcntl.ioctl(sock.fileno(), SIOCGIFCONF, request)
-    length = struct.unpack("iL", answer)[0]
-    return parse_ifconf(buffer.tobytes()[:length], size)
+        while True:
+            buffer = array.array("B", bytes(size * entries))
+            address, _ = buffer.buffer_info()
+            request = struct.pack("iL", len(buffer), address)  # struct ifconf {len; buf}
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFCONF, request)
+            length = struct.unpack("iL", answer)[0]
+            if length + size <= len(buffer) or entries >= MAX_ENTRIES_EVER:
+                return buffer.tobytes()[:length], size
+            entries *= 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,24 @@ WAAGENT_CONF = "/etc/waagent.conf"
 WAAGENT_LOG = "/var/log/waagent.log"
 WIRESERVER_ENDPOINT_FILE = "/var/lib/waagent/WireServerEndpoint"
 PROXY_AGENT_STATUS = "/var/log/azure-proxy-agent/status.json"
+# Any of these means the GuestProxyAgent is installed (its unit) or has run (its status).
+PROXY_AGENT_FILES = (
+    PROXY_AGENT_STATUS,
+    "/lib/systemd/system/azure-proxy-agent.service",
+    "/usr/lib/systemd/system/azure-proxy-agent.service",
+    "/etc/systemd/system/azure-proxy-agent.service",
+)
+
+
+def proxy_agent_installed(read_text: Callable[[str], str]) -> bool:
+    """Whether any of PROXY_AGENT_FILES can be read here."""
+    for path in PROXY_AGENT_FILES:
+        try:
+            read_text(path)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def parse_conf(text: str) -> dict[str, str]:

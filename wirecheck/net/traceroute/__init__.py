@@ -1,10 +1,11 @@
 """TCP traceroute engines behind one interface.
 
-- `raw` (root, Linux): half-open SYN probes built with scapy, sent on a raw socket bound to
-  the interface and source address the kernel's route lookup chose (scapy's own routing
-  ignores policy routing), answers read from raw ICMP and TCP sockets.
-- `kernel` (any user, Linux): one non-blocking TCP socket per probe with `IP_TTL`, ICMP
-  errors read from the socket's error queue (`IP_RECVERR`).
+- `raw` (root, Linux; used where the GuestProxyAgent is, or when asked for): half-open SYN
+  probes built with scapy, sent on a raw socket bound to the interface and source address
+  the kernel's route lookup chose (scapy's own routing ignores policy routing), answers
+  read from raw ICMP and TCP sockets.
+- `kernel` (any user, Linux; the default): one non-blocking TCP socket per probe with
+  `IP_TTL`, ICMP errors read from the socket's error queue (`IP_RECVERR`).
 
 Both only send probes and report matched answers; `drive` runs the shared schedule from
 `wirecheck.trace` under the run's deadline. scapy is imported by the raw engine only.
@@ -67,9 +68,6 @@ class Engine(Protocol):
 
 class EngineUnavailable(WirecheckError):
     """This engine cannot run here; the message says why and what would fix it."""
-
-
-TRACE_ENGINES = ("auto", RAW, KERNEL)
 
 
 def choose_engine(

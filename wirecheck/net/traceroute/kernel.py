@@ -1,4 +1,5 @@
-"""The unprivileged engine (Linux): one non-blocking TCP connect per probe.
+"""The kernel engine (Linux; the default, and the only one without root): one
+non-blocking TCP connect per probe.
 
 Each probe is a socket with `IP_TTL` set; with `IP_RECVERR` the ICMP error a router sends
 back (time exceeded, unreachable) is queued on that socket's error queue, with the
