@@ -61,6 +61,17 @@ def test_a_lease_naming_another_endpoint_warns() -> None:
     assert outcome.evidence["agent_would_use"] == "10.1.0.99"
 
 
+def test_a_bug_in_the_lease_scan_surfaces_as_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not as "did not finish in time": the runner turns it into an error row that says so."""
+
+    def broken(*_args: object) -> object:
+        raise KeyError("lease field")
+
+    monkeypatch.setattr("wirecheck.checks.endpoint.scan_leases", broken)
+    with pytest.raises(KeyError, match="lease field"):
+        run_endpoint(context(_lease_machine("")), "linux", lambda: NOW)
+
+
 def test_a_stale_cached_endpoint_warns() -> None:
     machine = _lease_machine(
         fixture_text("dhclient.leases"), **{"/var/lib/waagent/WireServerEndpoint": "10.0.0.9\n"}

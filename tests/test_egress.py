@@ -342,6 +342,20 @@ def test_linux_collector_not_root_skips_the_capture_only() -> None:
     assert "captured_interface" not in outcome.evidence
 
 
+def test_a_failing_fact_reader_is_named_not_taken_for_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_args: object) -> object:
+        raise ValueError("unexpected ip output")
+
+    monkeypatch.setattr("wirecheck.checks.egress.kernel_route", broken)
+    ctx = _context(_linux(wrong_route=False, root=False), "10.1.0.4:50000", frozenset({"tcp-80"}))
+    outcome = run_egress(ctx, capture=_capture("eth0"), now=lambda: NOW, platform="linux")
+    notes = outcome.evidence["notes"]
+    assert "route failed: ValueError: unexpected ip output" in notes  # type: ignore[operator]
+    assert "kernel route lookup did not finish" not in notes  # type: ignore[operator]
+
+
 def test_egress_waits_on_tcp80_not_on_the_clock() -> None:
     system = _linux(wrong_route=False, root=False)
     board = ResultBoard()

@@ -29,6 +29,9 @@ def test_a_call_that_raises_is_none_and_the_others_survive() -> None:
         raise RuntimeError("bug")
 
     assert gather({"ok": lambda: 1, "bad": boom}, Deadline(1.0)) == {"ok": 1, "bad": None}
+    errors: dict[str, Exception] = {}
+    assert gather({"ok": lambda: 1, "bad": boom}, Deadline(1.0), errors)["bad"] is None
+    assert list(errors) == ["bad"] and str(errors["bad"]) == "bug"
 
 
 def test_calls_run_at_once_and_stuck_ones_are_left_at_the_deadline(

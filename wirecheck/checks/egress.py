@@ -308,11 +308,12 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
     }
     if root:
         calls["capture"] = lambda: capture(target, port, ctx.deadline, system)
-    got = gather(calls, ctx.deadline)
-    notes: list[str] = []
+    failed: dict[str, Exception] = {}
+    got = gather(calls, ctx.deadline, failed)
+    notes = [f"{key} failed: {type(exc).__name__}: {exc}" for key, exc in failed.items()]
     route = got["route"]
     kernel = route if isinstance(route, KernelRoute) else None
-    if not isinstance(route, KernelRoute):
+    if not isinstance(route, KernelRoute) and "route" not in failed:
         notes.append(str(route) if route else "kernel route lookup did not finish")
     table = got["table"]
     routes, routes_from = table if isinstance(table, tuple) else ([], "route table not read")

@@ -118,14 +118,18 @@ def run_endpoint(
         )
     system, target = ctx.system, ctx.config.target
     budget = Deadline(min(FACTS_BUDGET_S, ctx.deadline.remaining()))
+    failed: dict[str, Exception] = {}
     got = gather(
         {
             "leases": lambda: scan_leases(system, now(), budget.remaining()),
             "routes": lambda: route_table(system, budget.remaining()),
         },
         budget,
+        failed,
     )
     scan = got["leases"]
+    if "leases" in failed:
+        raise failed["leases"]  # a bug: the runner makes it an error row that says so
     if not isinstance(scan, LeaseScan):
         return Outcome(
             Status.ERROR,

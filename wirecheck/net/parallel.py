@@ -11,8 +11,15 @@ from wirecheck.model import Deadline
 T = TypeVar("T")
 
 
-def gather(calls: Mapping[str, Callable[[], T]], deadline: Deadline) -> dict[str, T | None]:
+def gather(
+    calls: Mapping[str, Callable[[], T]],
+    deadline: Deadline,
+    errors: dict[str, Exception] | None = None,
+) -> dict[str, T | None]:
     """Each call's return value, or None for a call that raised or was not done by the deadline.
+
+    `errors`, when given, receives the exception of each call that raised, by key, so that
+    a caller can tell a failure (often a bug) from a call that ran out of time.
 
     Daemon threads, not an executor: an executor's threads are joined at interpreter exit,
     so one call stuck in a C library (glibc's resolver) would hold the process open.
@@ -23,8 +30,10 @@ def gather(calls: Mapping[str, Callable[[], T]], deadline: Deadline) -> dict[str
     def _run(key: str, call: Callable[[], T]) -> None:
         try:
             results[key] = call()
-        except Exception:
+        except Exception as exc:
             results[key] = None
+            if errors is not None:
+                errors[key] = exc
         finally:
             done[key].set()
 
