@@ -19,7 +19,8 @@ from wirecheck.net.addresses import is_ipv4
 from wirecheck.system import System
 
 # Where dhclient, NetworkManager and systemd-networkd keep leases on the distributions Azure
-# ships (Debian/Ubuntu, RHEL/CentOS/Oracle, SUSE, Mariner/Azure Linux).
+# ships (Debian/Ubuntu, RHEL/CentOS/Oracle, Mariner/Azure Linux). Not read yet: wicked's
+# XML leases (SUSE's default), dhcpcd's, cloud-init's in /run.
 DHCLIENT_DIRS = ("/var/lib/dhcp", "/var/lib/dhclient")
 NETWORKMANAGER_DIR = "/var/lib/NetworkManager"
 NETWORKD_DIR = "/run/systemd/netif/leases"
