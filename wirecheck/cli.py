@@ -112,6 +112,29 @@ def _finite_seconds(value: float) -> float:
     return value
 
 
+# Options `run` and `bundle` share: the same target, deadline, guard and ports.
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        help="IPv4 address to probe. An explicit target is always honoured.",
+        callback=_ipv4_target,
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        min=0.1,
+        max=300,
+        callback=_finite_seconds,
+        help="One deadline for the checks, start-up included, seconds.",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
+]
+PortOption = Annotated[int, typer.Option(hidden=True)]  # tests and the lab move the ports
+
+
 def _ids(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -138,24 +161,10 @@ def main_callback(
 @app.command()
 def run(
     ctx: typer.Context,
-    target: Annotated[
-        str,
-        typer.Option(
-            help="IPv4 address to probe. An explicit target is always honoured.",
-            callback=_ipv4_target,
-        ),
-    ] = PLATFORM_ADDRESS,
+    target: TargetOption = PLATFORM_ADDRESS,
     only: Annotated[str | None, typer.Option(help="Comma-separated check ids to run.")] = None,
     skip: Annotated[str | None, typer.Option(help="Comma-separated check ids to skip.")] = None,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            min=0.1,
-            max=300,
-            callback=_finite_seconds,
-            help="One deadline for the whole run, start-up included, seconds.",
-        ),
-    ] = 5.0,
+    timeout: TimeoutOption = 5.0,
     output_dir: Annotated[Path, typer.Option(help="Where the report files are written.")] = Path(
         "."
     ),
@@ -181,23 +190,20 @@ def run(
             "when it exists, else --output-dir)."
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
-    ] = False,
+    force: ForceOption = False,
     dns_name: Annotated[
         str | None, typer.Option(help="Name to resolve when the VM's DNS suffix is unknown.")
     ] = None,
     trace_engine: TraceEngineOption = TraceEngine.AUTO,
-    port_http: Annotated[int, typer.Option(hidden=True)] = 80,
-    port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
-    port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
+    port_http: PortOption = 80,
+    port_hostplugin: PortOption = 32526,
+    port_dns: PortOption = 53,
 ) -> None:
     """Run the checks, print the verdict, write the reports.
 
     Exit 0 all ok, 1 some warn, 2 some fail, 3 could not run.
     """
     from wirecheck.errors import UsageError
-    from wirecheck.platform.azure import is_azure_vm, read_asset_tag
     from wirecheck.report.formats import parse_formats
 
     try:
@@ -205,8 +211,7 @@ def run(
     except UsageError as exc:
         _die(f"wirecheck: {exc}")
     seams = ctx.find_object(Seams) or Seams()
-    read_tag = seams.read_asset_tag or read_asset_tag
-    if target == PLATFORM_ADDRESS and not force and not is_azure_vm(read_tag):
+    if _guarded(target, force, seams):
         _die(
             "wirecheck: this machine does not look like an Azure VM (no Azure chassis asset tag), "
             f"so {PLATFORM_ADDRESS} is not probed from here. Use --force if it is an Azure VM, "
@@ -365,25 +370,13 @@ def bundle(
     no_run: Annotated[
         bool, typer.Option("--no-run", help="Collect the facts only; run no check.")
     ] = False,
-    target: Annotated[
-        str, typer.Option(help="IPv4 address the checks probe.", callback=_ipv4_target)
-    ] = PLATFORM_ADDRESS,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            min=0.1,
-            max=300,
-            callback=_finite_seconds,
-            help="Deadline for the checks, start-up included, seconds.",
-        ),
-    ] = 5.0,
-    force: Annotated[
-        bool, typer.Option(help="Probe the platform address even if this is not an Azure VM.")
-    ] = False,
+    target: TargetOption = PLATFORM_ADDRESS,
+    timeout: TimeoutOption = 5.0,
+    force: ForceOption = False,
     trace_engine: TraceEngineOption = TraceEngine.AUTO,
-    port_http: Annotated[int, typer.Option(hidden=True)] = 80,
-    port_hostplugin: Annotated[int, typer.Option(hidden=True)] = 32526,
-    port_dns: Annotated[int, typer.Option(hidden=True)] = 53,
+    port_http: PortOption = 80,
+    port_hostplugin: PortOption = 32526,
+    port_dns: PortOption = 53,
 ) -> None:
     """Run the checks and collect the facts support asks for into one redacted archive.
 
@@ -391,18 +384,13 @@ def bundle(
     """
     from wirecheck.bundle.build import create_bundle, interrupt_on_termination
     from wirecheck.checks import BY_ID
-    from wirecheck.platform.azure import is_azure_vm, read_asset_tag
 
     seams = ctx.find_object(Seams) or Seams()
     report: Report | None = None
     reason: str | None = None
     if no_run:
         reason = "not requested (--no-run)"
-    elif (
-        target == PLATFORM_ADDRESS
-        and not force
-        and not is_azure_vm(seams.read_asset_tag or read_asset_tag)
-    ):
+    elif _guarded(target, force, seams):
         # Same guard as `run`; the facts are still worth collecting.
         reason = (
             f"this machine does not look like an Azure VM, so {PLATFORM_ADDRESS} was not "
@@ -439,6 +427,16 @@ def bundle(
             f"{exc.strerror} (choose another --output)"
         )
     typer.echo(str(result.path))
+
+
+def _guarded(target: str, force: bool, seams: Seams) -> bool:
+    """The Azure guard (DESIGN 2): the platform address is probed only from an Azure VM,
+    unless --force says this is one."""
+    if target != PLATFORM_ADDRESS or force:
+        return False
+    from wirecheck.platform.azure import is_azure_vm, read_asset_tag
+
+    return not is_azure_vm(seams.read_asset_tag or read_asset_tag)
 
 
 def _die(message: str) -> NoReturn:

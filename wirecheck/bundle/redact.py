@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Cause, CheckResult, Report
+from wirecheck.net.addresses import is_ip
 
 TOKEN_PREFIX = "REDACTED-"
 KEEP_IPV4 = frozenset({PLATFORM_ADDRESS, IMDS_ADDRESS})
@@ -210,7 +211,7 @@ class Redactor:
         if not name or name in KEEP_HOSTS:
             return
         short, _, domain = name.partition(".")
-        if len(short) >= 2 and not _is_ip(name):
+        if len(short) >= 2 and not is_ip(name):
             self._hosts.add(short)
         if domain:
             self._add_domain(domain)
@@ -232,12 +233,12 @@ class Redactor:
         for pattern in _LEARN_HOSTS:
             for match in pattern.finditer(text):
                 value = match.group(1).strip().strip("\"'")
-                if value and not _is_ip(value):
+                if value and not is_ip(value):
                     self.add_hostname(value)
         for pattern in _LEARN_FQDNS:
             for match in pattern.finditer(text):
                 labels = match.group(1).strip(".").lower().split(".")
-                if len(labels) >= 2 and not _is_ip(".".join(labels)):
+                if len(labels) >= 2 and not is_ip(".".join(labels)):
                     self._add_domain(".".join(labels[1:] if len(labels) >= 3 else labels))
         for match in _MAC.finditer(text):
             self._add_mac(match.group(1))
@@ -247,7 +248,7 @@ class Redactor:
 
     def _add_domain(self, value: str) -> None:
         value = value.strip().strip(".").lower()
-        if value.count(".") < 1 or _is_ip(value) or _kept_name(value):
+        if value.count(".") < 1 or is_ip(value) or _kept_name(value):
             return
         if any(value == suffix for suffix in GENERIC_SUFFIXES):
             return
@@ -457,14 +458,6 @@ def _strings_of(value: Any) -> Iterable[str]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _strings_of(item)
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _public_v4(address: str) -> bool:

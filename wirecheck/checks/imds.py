@@ -45,12 +45,7 @@ def run_imds(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
         headers={"Metadata": "true"},
         socket_factory=ctx.system.socket_factory,
     )
-    url = f"http://{address}{'' if port == 80 else f':{port}'}{NETWORK_PATH}"
-    evidence: dict[str, object] = {
-        "url": url,
-        "outcome": reply.outcome.value,
-        "elapsed_ms": round(reply.elapsed_s * 1000, 2),
-    }
+    evidence = http.reply_evidence(address, port, NETWORK_PATH, reply)
     if not reply.connect.connected:
         if reply.connect.errno_name:
             evidence["errno"] = reply.connect.errno_name

@@ -21,12 +21,7 @@ def run_wire_versions(ctx: CheckContext) -> Outcome:
     reply = http.get(
         target, port, VERSIONS_PATH, ctx.deadline, socket_factory=ctx.system.socket_factory
     )
-    url = f"http://{target}{'' if port == 80 else f':{port}'}{VERSIONS_PATH}"
-    evidence: dict[str, object] = {
-        "url": url,
-        "outcome": reply.outcome.value,
-        "elapsed_ms": round(reply.elapsed_s * 1000, 2),
-    }
+    evidence = http.reply_evidence(target, port, VERSIONS_PATH, reply)
     if not reply.connect.connected:
         return Outcome(
             Status.FAIL,

@@ -12,3 +12,12 @@ def is_ipv4(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_ip(text: str) -> bool:
+    """True for an IPv4 or IPv6 address (no prefix, no port)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -52,36 +52,32 @@ class Route:
     def ip_line(self) -> str:
         """The route as `ip route` prints it (a /32 keeps its prefix, so it can be pasted
         into `ip route del`)."""
-        words = [] if self.type == "unicast" else [self.type]
-        words.append("default" if self.is_default else self.destination)
-        if self.gateway:
-            words += ["via", self.gateway]
-        if self.interface:
-            words += ["dev", self.interface]
-        if self.table != MAIN_TABLE:
-            words += ["table", self.table]
-        if self.protocol:
-            words += ["proto", self.protocol]
-        if self.scope:
-            words += ["scope", self.scope]
-        if self.source:
-            words += ["src", self.source]
-        if self.metric:
-            words += ["metric", str(self.metric)]
-        return " ".join(words)
+        kind = [] if self.type == "unicast" else [self.type]
+        return " ".join(
+            kind + self._words("via", "dev", "table", "proto", "scope", "src", "metric")
+        )
 
     def selector(self) -> str:
         """The words that name exactly this route for `ip route del`."""
+        return " ".join(self._words("via", "dev", "table", "metric"))
+
+    def _words(self, *keywords: str) -> list[str]:
+        """The destination, then `keyword value` for each keyword this route has a value for,
+        in `ip route`'s order."""
+        values = {
+            "via": self.gateway,
+            "dev": self.interface,
+            "table": None if self.table == MAIN_TABLE else self.table,
+            "proto": self.protocol,
+            "scope": self.scope,
+            "src": self.source,
+            "metric": str(self.metric) if self.metric else None,
+        }
         words = ["default" if self.is_default else self.destination]
-        if self.gateway:
-            words += ["via", self.gateway]
-        if self.interface:
-            words += ["dev", self.interface]
-        if self.table != MAIN_TABLE:
-            words += ["table", self.table]
-        if self.metric:
-            words += ["metric", str(self.metric)]
-        return " ".join(words)
+        for keyword in keywords:
+            if values[keyword]:
+                words += [keyword, str(values[keyword])]
+        return words
 
 
 @dataclass(frozen=True)

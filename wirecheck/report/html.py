@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wirecheck.model import CheckResult, Report, Status
+from wirecheck.net.addresses import is_ip
 from wirecheck.report.junit import xml_safe
 
 VERDICT = {0: "OK", 1: "WARN", 2: "FAIL"}
@@ -133,18 +133,10 @@ def parse_trace_text(text: str) -> tuple[Hop, ...]:
             following = tokens[index + 1] if index + 1 < len(tokens) else ""
             if _RTT.match(token) and following == "ms":
                 rtts.append(float(token))
-            elif address is None and _is_address(token):
+            elif address is None and is_ip(token):
                 address = token
         hops.append(Hop(int(match.group(1)), address, tuple(rtts)))
     return tuple(hops)
-
-
-def _is_address(token: str) -> bool:
-    try:
-        ipaddress.ip_address(token)
-    except ValueError:
-        return False
-    return True
 
 
 def trace_hops(evidence: Mapping[str, Any]) -> tuple[Hop, ...]:
