@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import HOST, FakeHttpServer, fake_system, refusing_port
+from tests.traceroute_text import parse_traceroute
 from wirecheck.checks.base import CheckContext
 from wirecheck.checks.trace import (
     TRACE_80,
@@ -22,8 +23,8 @@ from wirecheck.checks.trace import (
 )
 from wirecheck.model import Deadline, Ports, RunConfig, Status
 from wirecheck.net.traceroute import KERNEL, RAW, EngineUnavailable, TraceRequest, TraceRun
+from wirecheck.net.traceroute.hops import Hop, ProbeCell
 from wirecheck.system import System
-from wirecheck.trace import Hop, ProbeCell, parse_traceroute
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 REPO = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from wirecheck.trace import parse_traceroute
+from tests.traceroute_text import parse_traceroute
 
 pytestmark = pytest.mark.lab
 

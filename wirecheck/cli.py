@@ -96,7 +96,7 @@ class OutputFormat(enum.StrEnum):
 
 
 def _ipv4_target(value: str) -> str:
-    from wirecheck.net.addresses import is_ipv4
+    from wirecheck.addresses import is_ipv4
 
     if not is_ipv4(value):
         raise typer.BadParameter(

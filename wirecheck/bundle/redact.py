@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from wirecheck.addresses import is_ip
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Cause, CheckResult, Report
-from wirecheck.net.addresses import is_ip
 
 TOKEN_PREFIX = "REDACTED-"
 KEEP_IPV4 = frozenset({PLATFORM_ADDRESS, IMDS_ADDRESS})

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
@@ -26,9 +26,10 @@ from wirecheck.net.traceroute import (
     TraceRun,
     choose_engine,
 )
+from wirecheck.net.traceroute.hops import Hop, render_traceroute
+from wirecheck.net.traceroute.schedule import TracePlan
 from wirecheck.platform.routes import KernelRoute, kernel_route
 from wirecheck.platform.waagent import proxy_agent_installed
-from wirecheck.trace import Hop, TracePlan, classify, render_traceroute
 
 # Reverse names for the hops (traceroute's default, non `-n` form) get this much of what
 # is left of the deadline, at most; a hop whose name is not back in time shows its address,
@@ -205,6 +206,120 @@ def hop_names(ctx: CheckContext, hops: tuple[Hop, ...]) -> dict[str, str]:
 
 def _bind(lookup: Callable[[str], str | None], address: str) -> Callable[[], str | None]:
     return lambda: lookup(address)
+
+
+# ---------------------------------------------------------------------------------------
+# The verdict (pure): what the hops mean, in words, with the fix
+
+_FLAG_MEANING = {
+    "!N": "network unreachable",
+    "!H": "host unreachable",
+    "!P": "protocol unreachable",
+    "!S": "source route failed",
+    "!X": "communication administratively prohibited (a filter)",
+    "!V": "host precedence violation",
+    "!C": "precedence cutoff",
+}
+
+
+@dataclass(frozen=True)
+class TraceVerdict:
+    status: Status
+    finding: str
+    fix: str | None = None
+    details: tuple[str, ...] = field(default=())
+
+
+def classify(
+    hops: Sequence[Hop],
+    target: str,
+    port: int,
+    *,
+    stopped_reason: str | None = None,
+    deadline_hit: bool = False,
+) -> TraceVerdict:
+    """ok: the target answered at hop 1; warn: it answered later (name the hops in between);
+    fail: it never answered, with what the last answering hop said."""
+    where = f"{target}:{port}"
+    if stopped_reason is not None:
+        return TraceVerdict(
+            Status.FAIL,
+            f"the trace to {where} could not send its probes: {stopped_reason}",
+            _send_fix(stopped_reason, target, port),
+        )
+    final = next((h for h in hops if h.final), None)
+    if final is not None and final.kind == "target":
+        return _reached(final, hops, target, port)
+    if final is not None:  # a router said the target is unreachable
+        meaning = _FLAG_MEANING.get(final.flag, "port unreachable (it rejects the port itself)")
+        return TraceVerdict(
+            Status.FAIL,
+            f"hop {final.ttl} ({final.address}) answered {meaning}"
+            + (f" ({final.flag})" if final.flag else "")
+            + f" for {where}; the target never answered",
+            f"Hop {final.ttl} ({final.address}) refuses to forward to {target}: if it is this "
+            "VM's gateway, the route or an NSG/appliance rule there blocks the platform "
+            f"address; compare `ip route get {target}` with the primary NIC's gateway.",
+        )
+    answering = [h for h in hops if h.kind == "router"]
+    waited = "until the deadline" if deadline_hit else f"within {len(hops)} hops"
+    if not answering:
+        return TraceVerdict(
+            Status.FAIL,
+            f"nothing answered the probes to {where} {waited}: no router and not the target",
+            f"Packets to {where} are dropped before anything answers: look for a local rule "
+            f"(`iptables-save -c | grep -e {target} -e {port}`, `nft list ruleset`), then an "
+            f"NSG or a host-side block; `ip route get {target}` shows the way out.",
+        )
+    last = answering[-1]
+    return TraceVerdict(
+        Status.FAIL,
+        f"the target {where} never answered ({waited}); the last hop that answered is "
+        f"hop {last.ttl} ({last.address}): time exceeded, so packets got past it and were "
+        "dropped later",
+        f"Something after hop {last.ttl} ({last.address}) drops port {port} to {target}: an "
+        "appliance, a firewall on it, or an NSG/UDR sending the platform address there; on "
+        "Azure the platform is one hop away, so that hop should not be in the path at all.",
+    )
+
+
+def _reached(final: Hop, hops: Sequence[Hop], target: str, port: int) -> TraceVerdict:
+    rtts = [c.rtt_ms for c in final.cells if c.rtt_ms is not None]
+    took = f" in {min(rtts):.3f} ms" if rtts else ""
+    how = "answered" if final.flag == "" else f"answered {final.flag}"
+    if final.ttl == 1:
+        return TraceVerdict(
+            Status.OK, f"{target} {how} at hop 1{took}, directly: no hop in between"
+        )
+    between = [_describe(h) for h in hops if h.ttl < final.ttl]
+    return TraceVerdict(
+        Status.WARN,
+        f"{target} {how} at hop {final.ttl}, not hop 1: in between " + ", ".join(between),
+        f"On Azure the platform address is one hop away. The hop(s) in between are an "
+        f"appliance or a wrong route: check `ip route get {target}` (it must leave by the "
+        "primary NIC's gateway), the /32 route from DHCP, and any UDR or NVA for "
+        f"{target} (port {port}).",
+        tuple(between),
+    )
+
+
+def _describe(hop: Hop) -> str:
+    if hop.kind == "none":
+        return f"hop {hop.ttl} silent (* * *)"
+    return f"hop {hop.ttl} {', '.join(hop.addresses)}"
+
+
+def _send_fix(reason: str, target: str, port: int) -> str:
+    if "EPERM" in reason or "EACCES" in reason:
+        return (
+            f"A local firewall rule forbids sending to {target}:{port} (the kernel refused the "
+            f"probe): `iptables-save -c | grep -e {target} -e {port}` and `nft list ruleset` "
+            "name it; remove it."
+        )
+    return (
+        f"There is no usable way out to {target}: `ip route get {target}` must name the "
+        "primary NIC and its gateway; renew DHCP on the primary NIC or restore the route."
+    )
 
 
 def run_trace_80(ctx: CheckContext) -> Outcome:
