@@ -10,7 +10,8 @@ from tests.context_fakes import FakeMachine, context, failed, ok, result
 from wirecheck.checks.base import Outcome
 from wirecheck.checks.firewall import assess, flows, prepare_firewall, run_firewall
 from wirecheck.model import RunConfig, Status
-from wirecheck.platform.firewall import Snapshot, parse_iptables_save
+from wirecheck.platform.firewall.model import Snapshot
+from wirecheck.platform.firewall.parsers import parse_iptables_save
 from wirecheck.system import CommandResult
 
 WS = "168.63.129.16"

@@ -10,8 +10,7 @@ from tests.context_fakes import FakeMachine, context
 from tests.servers import HOST, BlackholePort, ErrnoSocket, FakeHttpServer, HttpMode, refusing_port
 from wirecheck.checks.imds import run_imds
 from wirecheck.model import Ports, RunConfig, Status
-from wirecheck.platform.imds import outbound_public_ip, parse_network
-from wirecheck.primary_nic import ImdsNic
+from wirecheck.platform.imds import ImdsNic, outbound_public_ip, parse_network
 
 NETWORK = fixture_bytes("imds-network.json")
 

@@ -20,14 +20,15 @@ from wirecheck.checks.egress import (
     judge,
     run_egress,
 )
+from wirecheck.checks.egress.primary_nic import Signals, choose_primary
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
+from wirecheck.platform.imds import ImdsNic
 from wirecheck.platform.routes import (
     KernelRoute,
     Nic,
     Route,
     parse_proc_net_route,
 )
-from wirecheck.primary_nic import ImdsNic, Signals, choose_primary
 from wirecheck.system import CommandResult, System
 
 TARGET = "168.63.129.16"

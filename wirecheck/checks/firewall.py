@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import CheckResult, RunConfig, Status
-from wirecheck.platform.firewall import (
-    Rule,
-    Snapshot,
+from wirecheck.platform.firewall.assess import (
     agent_firewall,
     counter_increase,
     is_agent_rule,
     jumps_into,
     mentions,
     reachable_chains,
-    read_snapshot,
     touches_path,
 )
+from wirecheck.platform.firewall.model import Rule, Snapshot
+from wirecheck.platform.firewall.reader import read_snapshot
 from wirecheck.platform.windows import parse_firewall_rules
 
 # The traffic each probe sends: (address: "target" | "imds", protocol, port name in Ports).

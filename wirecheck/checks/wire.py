@@ -8,8 +8,8 @@ from wirecheck.errors import ParseError
 from wirecheck.model import Status
 from wirecheck.net import http
 from wirecheck.net.errors import MEANING, NetOutcome
+from wirecheck.platform.versions import REQUIRED_VERSION, parse_versions
 from wirecheck.safe_text import printable
-from wirecheck.versions import REQUIRED_VERSION, parse_versions
 
 VERSIONS_PATH = "/?comp=versions"
 # A reply header that only the GuestProxyAgent's local listener adds (DESIGN 8).

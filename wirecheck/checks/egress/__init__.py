@@ -4,7 +4,7 @@ versus the primary NIC.
 Evidence, strongest last: the kernel's route lookup for the target (interface, source,
 gateway), the local address of the connected `tcp-80` socket, and, as root on Linux, the
 interface on which a SYN to the target was actually captured. The primary NIC comes from
-`wirecheck.primary_nic`. Collecting is per OS; the verdict (`judge`) is pure.
+`wirecheck.checks.egress.primary_nic`. Collecting is per OS; the verdict (`judge`) is pure.
 """
 
 from __future__ import annotations
@@ -16,8 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck.checks.egress.primary_nic import (
+    PrimaryChoice,
+    Signals,
+    choose_primary,
+    imds_nics_from_evidence,
+)
 from wirecheck.model import Deadline, Status
 from wirecheck.net.parallel import gather
+from wirecheck.platform.imds import ImdsNic
 from wirecheck.platform.leases import Lease, current_leases
 from wirecheck.platform.routes import (
     KernelRoute,
@@ -31,13 +38,6 @@ from wirecheck.platform.routes import (
     parse_route_print,
     route_table,
     routes_to,
-)
-from wirecheck.primary_nic import (
-    ImdsNic,
-    PrimaryChoice,
-    Signals,
-    choose_primary,
-    imds_nics_from_evidence,
 )
 from wirecheck.system import System
 
