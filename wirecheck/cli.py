@@ -33,7 +33,7 @@ _USAGE_ERROR: type[Exception] = next(
 
 @contextlib.contextmanager
 def _usage_errors_are_unknown() -> Iterator[None]:
-    # click exits 2 on a bad option, which here means "some check failed" (DESIGN 4).
+    # click exits 2 on a bad option, which here means "some check failed" (exit codes).
     try:
         yield
     except _USAGE_ERROR as exc:
@@ -242,18 +242,18 @@ def run(
 
 
 def _execute(config: RunConfig, live: bool, system: System | None = None) -> Report:
-    from wirecheck.checks import select
+    from wirecheck.checks.catalogue import select
     from wirecheck.session import run_session
 
     specs = select(config.only, config.skip)  # fail fast on unknown ids, before any probe
     if not live or not _stdout_is_terminal():
-        return run_session(config, system)  # the final table is printed once, after the run
+        return run_session(config, system, specs=specs)  # printed once, after the run
     from rich.console import Console
 
     from wirecheck.console import LiveTable
 
     with LiveTable(Console(), specs) as table:
-        return run_session(config, system, listener=table.update)
+        return run_session(config, system, listener=table.update, specs=specs)
 
 
 def _stdout_is_terminal() -> bool:
@@ -266,16 +266,13 @@ def _stdout_is_terminal() -> bool:
 
 
 def _write_reports(report: Report, output_dir: Path) -> None:
-    from wirecheck.checks import BY_ID
     from wirecheck.report.files import report_stem, write_atomic
     from wirecheck.report.json_report import render_json
     from wirecheck.report.text import render_text
 
     stem = report_stem(report.target)
     try:
-        write_atomic(
-            output_dir / f"{stem}.txt", render_text(report, frozenset(BY_ID)).encode("utf-8")
-        )
+        write_atomic(output_dir / f"{stem}.txt", render_text(report).encode("utf-8"))
         write_atomic(output_dir / f"{stem}.json", render_json(report).encode("utf-8"))
     except OSError as exc:
         # The verdict is still worth printing; say plainly that the files are missing.
@@ -332,10 +329,11 @@ def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
 @app.command("list")
 def list_checks() -> None:
     """List the checks, one line each."""
-    from wirecheck.checks import ALL_CHECKS
+    from wirecheck.checks.catalogue import load_all
 
-    width = max(len(spec.id) for spec in ALL_CHECKS)
-    for spec in ALL_CHECKS:
+    specs = load_all()
+    width = max(len(spec.id) for spec in specs)
+    for spec in specs:
         typer.echo(f"{spec.id:<{width}}  {spec.title}")
 
 
@@ -344,11 +342,11 @@ def explain(
     check_id: Annotated[str, typer.Argument(help="A check id from `wirecheck list`.")],
 ) -> None:
     """What a check does, what each outcome means and how to fix it."""
-    from wirecheck.checks import BY_ID
+    from wirecheck.checks.catalogue import IDS, load
 
-    spec = BY_ID.get(check_id)
-    if spec is None:
-        _die(f"wirecheck: unknown check id {check_id!r}; known: {', '.join(BY_ID)}")
+    if check_id not in IDS:
+        _die(f"wirecheck: unknown check id {check_id!r}; known: {', '.join(IDS)}")
+    spec = load(check_id)
     typer.echo(f"{spec.id}: {spec.title}\n\n{spec.explain}")
 
 
@@ -383,7 +381,6 @@ def bundle(
     Prints the archive's path on stdout; exit 0 when it was written, 3 when it was not.
     """
     from wirecheck.bundle.build import create_bundle, interrupt_on_termination
-    from wirecheck.checks import BY_ID
 
     seams = ctx.find_object(Seams) or Seams()
     report: Report | None = None
@@ -417,7 +414,6 @@ def bundle(
                 not_run_reason=reason,
                 redact=not no_redact,
                 system=seams.system,
-                known_checks=frozenset(BY_ID),
             )
     except KeyboardInterrupt:
         _die("wirecheck: bundle interrupted; no archive was written")
@@ -430,7 +426,7 @@ def bundle(
 
 
 def _guarded(target: str, force: bool, seams: Seams) -> bool:
-    """The Azure guard (DESIGN 2): the platform address is probed only from an Azure VM,
+    """The Azure guard: the platform address is probed only from an Azure VM,
     unless --force says this is one."""
     if target != PLATFORM_ADDRESS or force:
         return False

@@ -8,14 +8,15 @@ report's `Testing 80 Port ...` sections) and as structured hops.
 from __future__ import annotations
 
 import ipaddress
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck import advice
+from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome, ProbeFacts, Traffic
 from wirecheck.model import Deadline, Status
+from wirecheck.net.errors import NetOutcome
 from wirecheck.net.parallel import gather
 from wirecheck.net.traceroute import (
     KERNEL,
@@ -36,6 +37,52 @@ from wirecheck.platform.waagent import proxy_agent_installed
 # as traceroute does when a lookup fails.
 NAMES_BUDGET_S = 0.5
 ROUTE_LOOKUP_S = 1.0
+
+
+@dataclass(frozen=True)
+class TraceFacts(ProbeFacts):
+    target: str
+    port: int
+    engine: str | None = None  # None: no trace ran (the row is a skip)
+    engine_reason: str = ""
+    hops: tuple[Hop, ...] = ()
+    max_hops: int = 0
+    probes_sent: int = 0
+    trace_ms: float = 0.0
+    ended_at_deadline: bool = False
+    traceroute_text: str = ""  # what `traceroute -T` would print
+    interface: str | None = None  # the raw engine's, from the kernel's route lookup
+    source: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def reached(self) -> bool:
+        return any(hop.kind == "target" for hop in self.hops)
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        return NetOutcome.CONNECTED if self.reached else NetOutcome.TIMEOUT
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {"target": f"{self.target}:{self.port}"}
+        if self.engine is None:
+            return evidence
+        evidence.update(
+            engine=self.engine,
+            engine_reason=self.engine_reason,
+            hops=[hop.to_dict() for hop in self.hops],
+            max_hops=self.max_hops,
+            probes_sent=self.probes_sent,
+            trace_ms=self.trace_ms,
+            ended_at_deadline=self.ended_at_deadline,
+            traceroute_text=self.traceroute_text,
+        )
+        if self.interface:
+            evidence["interface"] = self.interface
+            evidence["source"] = self.source
+        if self.notes:
+            evidence["notes"] = list(self.notes)
+        return evidence
 
 
 @dataclass(frozen=True)
@@ -118,16 +165,16 @@ def run_trace(
     port: int,
     service: str,
     engines: EngineFactory = make_engine,
-    platform: str = sys.platform,
 ) -> Outcome:
     target = ctx.config.target
+    platform = ctx.system.platform
     try:
         ipaddress.IPv4Address(target)
     except ValueError:
         return Outcome(
             Status.SKIP,
             f"TCP traceroute needs an IPv4 address as target, not {target!r}",
-            {"target": target},
+            TraceFacts(target, port),
             fix="Run with --target set to the address (e.g. 168.63.129.16).",
         )
     root, wanted = ctx.system.is_root(), ctx.config.trace_engine
@@ -145,7 +192,7 @@ def run_trace(
         return Outcome(
             Status.SKIP,
             why,
-            {"target": f"{target}:{port}"},
+            TraceFacts(target, port),
             fix=f"Trace by hand: `Test-NetConnection {target} -Port {port} -TraceRoute` shows "
             f"the path (ICMP), and `Find-NetRoute -RemoteIPAddress {target}` the route used; "
             "on Linux wirecheck traces TCP itself.",
@@ -162,22 +209,21 @@ def run_trace(
     verdict = classify(
         run.hops, target, port, stopped_reason=run.stopped_reason, deadline_hit=run.deadline_hit
     )
-    evidence: dict[str, object] = {
-        "target": f"{target}:{port}",
-        "engine": run.engine,
-        "engine_reason": why,
-        "hops": [hop.to_dict() for hop in run.hops],
-        "max_hops": run.max_hops,
-        "probes_sent": run.probes_sent,
-        "trace_ms": round(run.duration_s * 1000, 1),
-        "ended_at_deadline": run.deadline_hit,
-        "traceroute_text": text,
-    }
-    if choice.request.interface:
-        evidence["interface"] = choice.request.interface
-        evidence["source"] = choice.request.source
-    if notes:
-        evidence["notes"] = notes
+    facts = TraceFacts(
+        target,
+        port,
+        run.engine,
+        why,
+        run.hops,
+        run.max_hops,
+        run.probes_sent,
+        round(run.duration_s * 1000, 1),
+        run.deadline_hit,
+        text,
+        choice.request.interface,
+        choice.request.source,
+        tuple(notes),
+    )
     fix = verdict.fix
     if (
         verdict.status is Status.FAIL
@@ -190,7 +236,7 @@ def run_trace(
             f"{target} from non-root users, so unprivileged probes see nothing. " + (fix or "")
         ).strip()
     finding = f"{service}: {verdict.finding} [{run.engine} engine]"
-    return Outcome(verdict.status, finding, evidence, fix)
+    return Outcome(verdict.status, finding, facts, fix)
 
 
 def hop_names(ctx: CheckContext, hops: tuple[Hop, ...]) -> dict[str, str]:
@@ -268,7 +314,7 @@ def classify(
             Status.FAIL,
             f"nothing answered the probes to {where} {waited}: no router and not the target",
             f"Packets to {where} are dropped before anything answers: look for a local rule "
-            f"(`iptables-save -c | grep -e {target} -e {port}`, `nft list ruleset`), then an "
+            f"({advice.find_rule(target, port)}), then an "
             f"NSG or a host-side block; `ip route get {target}` shows the way out.",
         )
     last = answering[-1]
@@ -313,8 +359,7 @@ def _send_fix(reason: str, target: str, port: int) -> str:
     if "EPERM" in reason or "EACCES" in reason:
         return (
             f"A local firewall rule forbids sending to {target}:{port} (the kernel refused the "
-            f"probe): `iptables-save -c | grep -e {target} -e {port}` and `nft list ruleset` "
-            "name it; remove it."
+            f"probe): {advice.find_rule(target, port)} name it; remove it."
         )
     return (
         f"There is no usable way out to {target}: `ip route get {target}` must name the "
@@ -347,11 +392,23 @@ The text form is what `traceroute -T -p {port}` prints (the classic report shows
   (time exceeded: dropped after it; unreachable: it refused to forward).
 - skip: no engine here (Windows in this version) or the target is not an IPv4 address."""
 
+# Root would trace with raw SYNs, which the GuestProxyAgent cannot redirect.
+_WITHOUT_ROOT = (
+    Degradation(
+        "only the kernel engine runs: no raw SYNs past the GuestProxyAgent",
+        only_with_proxy_agent=True,
+    ),
+)
+
 TRACE_80 = CheckSpec(
     "trace-80",
     "TCP traceroute to port 80",
     run_trace_80,
     explain=_EXPLAIN.format(port=80),
+    facts=TraceFacts,
+    probe="trace",
+    traffic=(Traffic("target", "tcp", "http"),),
+    without_root=_WITHOUT_ROOT,
 )
 
 TRACE_32526 = CheckSpec(
@@ -359,4 +416,10 @@ TRACE_32526 = CheckSpec(
     "TCP traceroute to port 32526",
     run_trace_32526,
     explain=_EXPLAIN.format(port=32526),
+    facts=TraceFacts,
+    probe="trace",
+    traffic=(Traffic("target", "tcp", "host_plugin"),),
+    without_root=_WITHOUT_ROOT,
 )
+
+SPECS = (TRACE_80, TRACE_32526)
