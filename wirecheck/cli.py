@@ -327,11 +327,20 @@ def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
 
 
 @app.command("list")
-def list_checks() -> None:
+def list_checks(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The checks as the README's Markdown tables.")
+    ] = False,
+) -> None:
     """List the checks, one line each."""
     from wirecheck.checks.catalogue import load_all
 
     specs = load_all()
+    if markdown:
+        from wirecheck.report.checks_table import markdown_tables
+
+        typer.echo(markdown_tables(specs), nl=False)
+        return
     width = max(len(spec.id) for spec in specs)
     for spec in specs:
         typer.echo(f"{spec.id:<{width}}  {spec.title}")

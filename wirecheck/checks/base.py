@@ -164,6 +164,20 @@ class CheckSpec:
     # snapshot that must precede every probe packet. Its value is `ctx.prepared[id]`.
     prepare: Callable[[CheckContext], object] | None = None
 
+    @property
+    def ok_when(self) -> str:
+        """When its row is ok: the `- ok:` item of its explain text, on one line."""
+        lines = self.explain.splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("- ok:")), None)
+        if start is None:
+            return ""
+        found = [lines[start][len("- ok:") :].strip()]
+        for line in lines[start + 1 :]:
+            if not line.startswith("  "):
+                break
+            found.append(line.strip())
+        return " ".join(found)
+
     def sends_tcp_to_target_beyond_dns(self) -> bool:
         """Whether the guest agent's firewall drops some of its traffic for non-root users
         (it drops TCP to the platform address on any port but 53)."""

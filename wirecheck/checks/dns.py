@@ -231,7 +231,9 @@ DNS_TCP = CheckSpec(
     run_dns_tcp,
     explain="""\
 The same question as dns-udp, over TCP 53 (used for large answers, and allowed for
-non-root users by the guest agent's firewall). Outcomes as for dns-udp.""",
+non-root users by the guest agent's firewall).
+- ok: a well-formed answer to our question (NOERROR or NXDOMAIN), as for dns-udp.
+- warn, fail: as for dns-udp.""",
     facts=DnsFacts,
     probe="dns",
     traffic=(Traffic("target", "tcp", "dns"),),

@@ -140,7 +140,9 @@ TCP_32526 = CheckSpec(
     explain="""\
 Opens a TCP connection to the target's port 32526, the host agent plugin that serves
 extension artifacts and status. It does not answer casual HTTP, so a connect is the test.
-Outcomes and fixes are as for tcp-80.""",
+- ok: connected.
+- fail: timed out, refused, blocked locally or unreachable, with the causes and fixes
+  given for tcp-80.""",
     facts=ConnectFacts,
     probe="connect",
     traffic=(Traffic("target", "tcp", "host_plugin"),),
