@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -140,3 +141,17 @@ def test_extra_headers_are_sent() -> None:
     with FakeHttpServer(HttpMode.VERSIONS) as server:
         http.get(HOST, server.port, PATH, Deadline(2.0), headers={"Metadata": "true"})
     assert b"\r\nMetadata: true\r\n" in server.requests[0]
+
+
+class _RecvTimesOut(socket.socket):
+    """Connects for real; every read then times out at once, long before the run's deadline."""
+
+    def recv_into(self, *args: object, **kwargs: object) -> int:
+        raise socket.timeout("timed out")  # what 3.9 raises: not a TimeoutError there
+
+
+def test_a_socket_timeout_before_the_deadline_is_a_timeout() -> None:
+    with FakeHttpServer(HttpMode.VERSIONS) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(5.0), socket_factory=_RecvTimesOut)
+    assert reply.connect.connected
+    assert (reply.outcome, reply.detail) == (NetOutcome.TIMEOUT, "TimeoutError: timed out")

@@ -8,7 +8,6 @@ is made here, on plain values and a clock passed in, so it is tested with tables
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from typing import Any, Literal
 from wirecheck.errors import ParseError
 from wirecheck.model import Status
 from wirecheck.net.addresses import is_ipv4
+from wirecheck.strenum import StrEnum
 
 # Defaults for a target that should be one hop away (DESIGN 3): the first wave covers the
 # target plus up to three appliances; a second wave only runs when nothing answered as
@@ -40,7 +40,7 @@ PACKET_BYTES = 60
 HopKind = Literal["router", "target", "none"]
 
 
-class ReplyKind(enum.StrEnum):
+class ReplyKind(StrEnum):
     TIME_EXCEEDED = "time-exceeded"  # ICMP 11 from a router on the way
     SYN_ACK = "syn-ack"  # the target's port is open
     RST = "rst"  # the target (or something speaking for it) reset: port closed or rejected

@@ -13,7 +13,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import Deadline, Status
@@ -431,7 +431,7 @@ def _route_print_line(route: Route) -> str:
 def run_egress(
     ctx: CheckContext,
     capture: CaptureFn = capture_with_packet_socket,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     platform: str = sys.platform,
     adapters: Callable[[], list[Nic]] = psutil_nics,
 ) -> Outcome:

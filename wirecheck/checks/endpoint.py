@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import PLATFORM_ADDRESS, Deadline, Status
@@ -21,7 +21,7 @@ FACTS_BUDGET_S = 1.0
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def judge_endpoint(

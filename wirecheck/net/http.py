@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from wirecheck.model import Deadline
 from wirecheck.net import tcp
-from wirecheck.net.errors import NetOutcome, describe
+from wirecheck.net.errors import TIMEOUT_ERRORS, NetOutcome, describe
 from wirecheck.safe_text import printable
 from wirecheck.system import SocketFactory
 
@@ -75,7 +75,7 @@ def get(
             # The shutdown looks like the end of the body to read1: a trickled body was
             # cut short, not complete.
             raise TimeoutError("the deadline passed mid-response")
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # OSError: timeouts too
         late = cut.is_set() or deadline.expired
         return HttpResult(
             connected,
@@ -139,7 +139,7 @@ def _shutdown_at(sock: socket.socket, deadline: Deadline, cut: threading.Event) 
 def _outcome_of(exc: BaseException) -> NetOutcome:
     if isinstance(exc, http.client.HTTPException):
         return NetOutcome.BAD_RESPONSE
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TIMEOUT_ERRORS):
         return NetOutcome.TIMEOUT
     if isinstance(exc, ConnectionResetError):
         return NetOutcome.REFUSED
