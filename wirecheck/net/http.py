@@ -56,12 +56,15 @@ def get(
     headers: Mapping[str, str] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     socket_factory: SocketFactory = socket.socket,
+    # Tests pass one whose read1 behaves as another CPython release's does.
+    response_class: type[http.client.HTTPResponse] = http.client.HTTPResponse,
 ) -> HttpResult:
     started = time.monotonic()
     connected, sock = tcp.connect(host, port, deadline.remaining(), socket_factory)
     if sock is None:
         return HttpResult(connected, connected.outcome, elapsed_s=time.monotonic() - started)
     conn = http.client.HTTPConnection(host, port)
+    conn.response_class = response_class
     conn.sock = sock
     sock.setblocking(True)
     cut = threading.Event()  # set when the deadline shut the socket down mid-exchange
@@ -102,7 +105,11 @@ def _read_capped(
 ) -> tuple[bytes, bool]:
     """Read at most `cap` bytes; read1 returns what has arrived, so a trickle cannot stall us."""
     body = bytearray()
-    while len(body) <= cap:
+    # Since CPython gh-113199 (3.13, and later 3.11/3.12 releases) read1 closes the connection
+    # with the body's last byte, and the socket with it (we asked for `Connection: close`):
+    # setting its timeout then fails with EBADF. Older releases leave it open until a read1
+    # returns b"". Stopping at isclosed() is right either way.
+    while len(body) <= cap and not response.isclosed():
         sock.settimeout(max(deadline.remaining(), 0.001))
         chunk = response.read1(cap + 1 - len(body))
         if not chunk:
