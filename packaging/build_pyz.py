@@ -24,9 +24,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipapp
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11: the TOML reader pip itself uses (pip runs the build)
+    from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dependencies with a compiled core that wirecheck can do without (see the docstring).
@@ -37,13 +41,16 @@ PURE_PINS = ("typer<0.29",)
 # so one file serves both.
 ALWAYS = ("colorama",)
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+# The file needs Python 3.11, or the older Python that built it: its dependencies are the
+# releases pip picks for the building Python.
+NEEDS = "{}.{}".format(*min(sys.version_info[:2], (3, 11)))
 MAIN = """\
 import sys
 
-if sys.version_info < (3, 11):
+if sys.version_info < (NEEDS_TUPLE):
     sys.exit(
-        "wirecheck needs Python 3.11 or newer; this is " + sys.version.split()[0]
-        + ". Install python3.11 (or newer) and run: python3.11 " + (sys.argv[0] or "wirecheck.pyz")
+        "wirecheck needs Python NEEDS or newer; this is " + sys.version.split()[0]
+        + ". Install pythonNEEDS (or newer) and run: pythonNEEDS " + (sys.argv[0] or "wirecheck.pyz")
     )
 
 from wirecheck.entry import main
@@ -107,7 +114,8 @@ def build(output: Path, pip_args: list[str], python: str = sys.executable) -> Pa
         # Console scripts and caches are of no use inside the zip.
         for junk in [stage / "bin", *stage.rglob("__pycache__")]:
             shutil.rmtree(junk, ignore_errors=True)
-        (stage / "__main__.py").write_text(MAIN, encoding="utf-8")
+        main = MAIN.replace("NEEDS_TUPLE", NEEDS.replace(".", ", ")).replace("NEEDS", NEEDS)
+        (stage / "__main__.py").write_text(main, encoding="utf-8")
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(f".{output.name}.part")
         zipapp.create_archive(stage, partial, interpreter="/usr/bin/env python3", compressed=True)

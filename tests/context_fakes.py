@@ -10,14 +10,14 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from wirecheck.checks.base import CheckContext, ResultBoard
 from wirecheck.checks.catalogue import load_all
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
 from wirecheck.system import CommandResult, System
 
-Answer = CommandResult | Callable[[Sequence[str]], CommandResult]
+Answer = Union[CommandResult, Callable[[Sequence[str]], CommandResult]]
 
 
 def ok(stdout: str = "") -> CommandResult:

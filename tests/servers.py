@@ -27,7 +27,6 @@ What is here:
 from __future__ import annotations
 
 import contextlib
-import enum
 import errno
 import selectors
 import socket
@@ -37,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import dns.message
 import dns.rcode
@@ -46,8 +45,13 @@ import dns.rdatatype
 import dns.rrset
 
 from wirecheck.checks.catalogue import load_all
+from wirecheck.net.errors import TIMEOUT_ERRORS
 from wirecheck.platform.resolv import RESOLV_CONF
+from wirecheck.strenum import StrEnum
 from wirecheck.system import CommandResult, System
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is new in 3.11
 
 HOST = "127.0.0.1"
 # The probes a test can point at servers on 127.0.0.1 (a trace needs a lab).
@@ -135,7 +139,7 @@ def _recv_until(conn: socket.socket, marker: bytes, stopping: threading.Event) -
     while marker not in data and not stopping.is_set() and len(data) < 65536:
         try:
             chunk = conn.recv(4096)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             continue
         except OSError:
             break
@@ -151,7 +155,7 @@ def _recv_exact(conn: socket.socket, size: int, stopping: threading.Event) -> by
     while len(data) < size and not stopping.is_set():
         try:
             chunk = conn.recv(size - len(data))
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             continue
         except OSError:
             return None
@@ -161,7 +165,7 @@ def _recv_exact(conn: socket.socket, size: int, stopping: threading.Event) -> by
     return data if len(data) == size else None
 
 
-class HttpMode(enum.StrEnum):
+class HttpMode(StrEnum):
     VERSIONS = "versions"  # 200 with `body` (default: the versions.xml fixture)
     HTTP_500 = "http-500"  # 500 Internal Server Error with a small XML error body
     GARBAGE = "garbage"  # 200 with a binary body that is not XML
@@ -263,7 +267,7 @@ class FakeHttpServer:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-class DnsMode(enum.StrEnum):
+class DnsMode(StrEnum):
     ANSWER = "answer"  # A from `records` (or `default_address`); other questions: NXDOMAIN
     NXDOMAIN = "nxdomain"  # NXDOMAIN for every question
     SERVFAIL = "servfail"  # SERVFAIL for every question
@@ -342,7 +346,7 @@ class FakeDnsServer:
         while not self._threads.stopping.is_set():
             try:
                 wire, peer = udp.recvfrom(65535)
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 continue
             except OSError:
                 return

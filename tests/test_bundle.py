@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli_runner import cli_runner
 from tests.conftest import fixture_text
 from tests.report_sample import sample_report
 from tests.servers import refusing_port
@@ -637,7 +637,7 @@ def test_runs_without_root_on_the_real_machine(request: pytest.FixtureRequest) -
 
 def test_cli_bundle_runs_the_checks_on_loopback(tmp_path: Path) -> None:
     closed = str(refusing_port())
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         app,
         [
             "bundle",
@@ -659,9 +659,9 @@ def test_cli_bundle_off_azure_collects_facts_without_probing(tmp_path: Path) -> 
     machine = LabMachine()
     # No Azure asset tag (on any machine, an Azure CI runner included): never probe from here.
     seams = Seams(read_asset_tag=lambda: None, system=machine.system())
-    result = CliRunner().invoke(app, ["bundle", "--output", str(tmp_path)], obj=seams)
+    result = cli_runner().invoke(app, ["bundle", "--output", str(tmp_path)], obj=seams)
     assert result.exit_code == 0, result.output
-    assert "does not look like an Azure VM" in result.output
+    assert "does not look like an Azure VM" in result.stderr
     [archive] = list(tmp_path.iterdir())
     files = {n.split("/", 1)[1]: d for n, d in _members(archive).items()}
     assert not any(n.startswith("reports/") for n in files)
@@ -672,6 +672,6 @@ def test_cli_bundle_off_azure_collects_facts_without_probing(tmp_path: Path) -> 
 def test_cli_bundle_unwritable_output_exits_3(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = CliRunner().invoke(app, ["bundle", "--no-run", "--output", str(blocker / "sub")])
+    result = cli_runner().invoke(app, ["bundle", "--no-run", "--output", str(blocker / "sub")])
     assert result.exit_code == 3
-    assert "could not write the bundle" in result.output
+    assert "could not write the bundle" in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given
@@ -25,7 +25,7 @@ from wirecheck.net.errors import NetOutcome
 from wirecheck.system import CommandResult
 
 WS = "168.63.129.16"
-NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 10, 2, 12, 0, tzinfo=timezone.utc)
 LEASES = "/var/lib/dhcp/dhclient.eth0.leases"
 
 
@@ -92,7 +92,7 @@ def test_no_endpoint_anywhere_warns_with_the_fallback() -> None:
 
 
 def test_only_expired_leases_count_as_none() -> None:
-    later = datetime(2200, 1, 1, tzinfo=UTC)
+    later = datetime(2200, 1, 1, tzinfo=timezone.utc)
     outcome = run_endpoint(context(_lease_machine(fixture_text("dhclient.leases"))), lambda: later)
     assert outcome.status is Status.WARN
     assert outcome.evidence["expired_leases_ignored"] == 2
@@ -171,7 +171,7 @@ def test_running_agent_with_recent_errors_warns_with_the_last_one() -> None:
 
 
 def test_old_errors_are_history() -> None:
-    later = datetime(2026, 10, 9, tzinfo=UTC)
+    later = datetime(2026, 10, 9, tzinfo=timezone.utc)
     outcome = run_guest_agent(context(_agent_machine()), lambda: later)
     assert outcome.status is Status.OK
     assert "no recent connectivity errors in its log (older errors: 4" in outcome.finding
@@ -200,7 +200,7 @@ def test_guest_proxy_agent_says_the_trace_is_the_path_evidence() -> None:
     machine.files["/var/log/azure-proxy-agent/status.json"] = fixture_text(
         "proxy-agent-status.json"
     )
-    later = datetime(2026, 10, 9, tzinfo=UTC)
+    later = datetime(2026, 10, 9, tzinfo=timezone.utc)
     outcome = run_guest_agent(context(machine), lambda: later)
     assert outcome.status is Status.OK
     assert "a TCP connect to 80/32526 may end at its local listener" in outcome.finding
@@ -213,7 +213,7 @@ def test_reply_header_alone_reveals_the_guest_proxy_agent() -> None:
     facts = WireFacts(dataclasses.replace(fetch, proxy_agent_header=True))
     wire = CheckResult("wire-versions", "w", Status.OK, "ok", facts.evidence(), facts=facts)
     ctx = context(_agent_machine(), results=[wire])
-    outcome = run_guest_agent(ctx, lambda: datetime(2026, 10, 9, tzinfo=UTC))
+    outcome = run_guest_agent(ctx, lambda: datetime(2026, 10, 9, tzinfo=timezone.utc))
     assert "the trace rows are the path evidence" in outcome.finding
     assert outcome.evidence["guest_proxy_agent"]["reply_header_seen"] is True
 

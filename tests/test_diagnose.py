@@ -378,7 +378,7 @@ def test_first_cause(case: Case) -> None:
     assert case.fix in first.fix
     assert first.evidence  # every cause says what supports it
     later = [c.summary for c in causes[1:]]
-    for expected, actual in zip(case.others, later, strict=False):
+    for expected, actual in zip(case.others, later):
         assert actual.startswith(expected), later
     assert len(later) >= len(case.others)
 

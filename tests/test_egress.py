@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -34,7 +34,7 @@ from wirecheck.platform.routes import (
 from wirecheck.system import CommandResult, System
 
 TARGET = "168.63.129.16"
-NOW = datetime(2026, 11, 23, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 ETH0 = Nic("eth0", "000D3A4B5C6D", ("10.1.0.4",))
 ETH1 = Nic("eth1", "000D3A4B5C7E", ("10.1.1.5",))
 ROUTE_ETH0 = KernelRoute(TARGET, "eth0", "10.1.0.4", "10.1.0.1", "via eth0")

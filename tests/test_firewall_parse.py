@@ -175,7 +175,7 @@ def test_lab_nft_text_agrees_with_json() -> None:
     assert [(r.table, r.chain, r.verdict, r.packets) for r in from_text] == [
         (r.table, r.chain, r.verdict, r.packets) for r in from_json
     ]
-    for text_rule, json_rule in zip(from_text, from_json, strict=True):
+    for text_rule, json_rule in zip(from_text, from_json):
         if "@" not in text_rule.text:
             assert text_rule.match.daddr == json_rule.match.daddr
             assert text_rule.match.dport == json_rule.match.dport

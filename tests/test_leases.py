@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given
@@ -20,15 +20,15 @@ from wirecheck.platform.leases import (
     scan_leases,
 )
 
-NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 10, 2, 12, 0, tzinfo=timezone.utc)
 PLATFORM_ROUTES = (("168.63.129.16/32", "10.1.0.1"), ("169.254.169.254/32", "10.1.0.1"))
 
 
 def test_dhclient_fixture_both_leases_in_file_order() -> None:
     leases = parse_dhclient_leases(fixture_text("dhclient.leases"), "/var/lib/dhcp/x")
     assert [lease.expires for lease in leases] == [
-        datetime(2015, 3, 10, 11, 2, 41, tzinfo=UTC),
-        datetime(2151, 11, 3, 8, 14, 9, tzinfo=UTC),
+        datetime(2015, 3, 10, 11, 2, 41, tzinfo=timezone.utc),
+        datetime(2151, 11, 3, 8, 14, 9, tzinfo=timezone.utc),
     ]
     valid = leases[1]
     assert valid == Lease(
@@ -38,7 +38,7 @@ def test_dhclient_fixture_both_leases_in_file_order() -> None:
         domain_name="k3v2x9wq1ahejd4lmc0tb7pyrf.dx.internal.cloudapp.net",
         routers=("10.1.0.1",),
         static_routes=(("0.0.0.0/0", "10.1.0.1"), *PLATFORM_ROUTES),
-        expires=datetime(2151, 11, 3, 8, 14, 9, tzinfo=UTC),
+        expires=datetime(2151, 11, 3, 8, 14, 9, tzinfo=timezone.utc),
         source="/var/lib/dhcp/x",
     )
     assert leases[0].static_routes == ()
@@ -124,7 +124,7 @@ lease {
     assert eth1.static_routes == (("168.63.129.16/32", "10.1.1.1"),)
     assert eth1.option_245 == "10.1.1.99"
     assert eth1.domain_name == "x.internal.cloudapp.net"
-    assert eth1.expires == datetime(2100, 1, 1, tzinfo=UTC)
+    assert eth1.expires == datetime(2100, 1, 1, tzinfo=timezone.utc)
     assert eth2.option_245 == "168.63.129.16"
     assert eth2.expires is None
 
@@ -190,7 +190,7 @@ def test_current_leases_every_location_latest_unexpired_per_interface() -> None:
         ("eth1", "10.1.0.99"),
         ("eth2", None),
     ]
-    assert leases[0].expires == datetime(2151, 11, 3, 8, 14, 9, tzinfo=UTC)
+    assert leases[0].expires == datetime(2151, 11, 3, 8, 14, 9, tzinfo=timezone.utc)
     assert leases[1].source == "/run/systemd/netif/leases/3"
 
 
@@ -202,7 +202,7 @@ def test_scan_reports_files_and_expired() -> None:
 
 
 def test_all_expired_gives_nothing() -> None:
-    later = datetime(2200, 1, 1, tzinfo=UTC)
+    later = datetime(2200, 1, 1, tzinfo=timezone.utc)
     machine = _machine()
     del machine.dirs["/run/systemd/netif/leases"]
     del machine.dirs["/var/lib/NetworkManager"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import socket
 
 import pytest
 
@@ -39,6 +40,9 @@ def test_classify_errno(code: int | None, outcome: NetOutcome) -> None:
     [
         (TimeoutError(), NetOutcome.TIMEOUT),
         (TimeoutError("timed out"), NetOutcome.TIMEOUT),
+        # What a socket with a timeout raises on 3.9: an OSError that is not a TimeoutError.
+        (socket.timeout(), NetOutcome.TIMEOUT),
+        (socket.timeout("timed out"), NetOutcome.TIMEOUT),
         (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), NetOutcome.REFUSED),
         (ConnectionResetError(errno.ECONNRESET, "reset"), NetOutcome.REFUSED),
         (PermissionError(errno.EPERM, "Operation not permitted"), NetOutcome.BLOCKED),
@@ -61,10 +65,24 @@ def test_classify_exception(exc: BaseException, outcome: NetOutcome) -> None:
         (ValueError("bad label"), "ValueError: bad label"),
         (EOFError(), "EOFError"),
         (TimeoutError(), "TimeoutError"),
+        (socket.timeout("timed out"), "TimeoutError: timed out"),
     ],
 )
 def test_describe(exc: BaseException, text: str) -> None:
     assert describe(exc) == text
+
+
+def test_a_socket_timeout_on_this_python_is_a_timeout() -> None:
+    # Whatever class this interpreter raises (socket.timeout on 3.9, TimeoutError later).
+    with (
+        socket.create_server(("127.0.0.1", 0)) as server,
+        socket.create_connection(server.getsockname()) as client,
+    ):
+        client.settimeout(0.01)
+        with pytest.raises(OSError) as caught:
+            client.recv(1)
+    assert classify_exception(caught.value) is NetOutcome.TIMEOUT
+    assert describe(caught.value) == "TimeoutError: timed out"
 
 
 def test_every_outcome_has_a_meaning() -> None:

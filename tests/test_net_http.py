@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from http.client import HTTPResponse
 
 import pytest
 
@@ -19,6 +21,51 @@ from wirecheck.net import http
 from wirecheck.net.errors import NetOutcome
 
 PATH = "/?comp=versions"
+
+
+class ClosingRead1Response(HTTPResponse):
+    """read1 as in CPython 3.13 and later 3.11/3.12 releases (gh-113199): it closes the
+    connection with the body's last byte, and with `Connection: close` that closes the
+    socket itself. Older releases leave it open until the next read1 finds nothing left.
+    """
+
+    def read1(self, n: int = -1) -> bytes:
+        data = super().read1(n)
+        if self.length == 0 and self.fp is not None:
+            fp, self.fp = self.fp, None
+            fp.close()
+        return data
+
+
+# Both read1 behaviours, on whatever Python runs the tests.
+READ1_BEHAVIOURS = pytest.mark.parametrize(
+    "response_class",
+    [HTTPResponse, ClosingRead1Response],
+    ids=["this-python", "read1-closes"],
+)
+
+
+@READ1_BEHAVIOURS
+@pytest.mark.parametrize("size", [0, 1, 1000, 64 * 1024, 64 * 1024 + 1])
+def test_a_complete_body_is_read_whether_or_not_read1_closes_the_connection(
+    response_class: type[HTTPResponse], size: int
+) -> None:
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    with FakeHttpServer(HttpMode.VERSIONS, body=body) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0), response_class=response_class)
+    assert (reply.outcome, reply.status, reply.detail) == (NetOutcome.CONNECTED, 200, "")
+    assert reply.truncated is (size > http.DEFAULT_MAX_BODY)
+    assert reply.body == body[: http.DEFAULT_MAX_BODY]
+
+
+@READ1_BEHAVIOURS
+def test_a_short_body_is_incomplete_whether_or_not_read1_closes_the_connection(
+    response_class: type[HTTPResponse],
+) -> None:
+    with FakeHttpServer(HttpMode.SHORT_BODY) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(2.0), response_class=response_class)
+    assert reply.outcome is NetOutcome.BAD_RESPONSE
+    assert "IncompleteRead" in reply.detail
 
 
 def test_versions_answer_and_the_request_we_send() -> None:
@@ -140,3 +187,17 @@ def test_extra_headers_are_sent() -> None:
     with FakeHttpServer(HttpMode.VERSIONS) as server:
         http.get(HOST, server.port, PATH, Deadline(2.0), headers={"Metadata": "true"})
     assert b"\r\nMetadata: true\r\n" in server.requests[0]
+
+
+class _RecvTimesOut(socket.socket):
+    """Connects for real; every read then times out at once, long before the run's deadline."""
+
+    def recv_into(self, *args: object, **kwargs: object) -> int:
+        raise socket.timeout("timed out")  # what 3.9 raises: not a TimeoutError there
+
+
+def test_a_socket_timeout_before_the_deadline_is_a_timeout() -> None:
+    with FakeHttpServer(HttpMode.VERSIONS) as server:
+        reply = http.get(HOST, server.port, PATH, Deadline(5.0), socket_factory=_RecvTimesOut)
+    assert reply.connect.connected
+    assert (reply.outcome, reply.detail) == (NetOutcome.TIMEOUT, "TimeoutError: timed out")

@@ -4,7 +4,7 @@ agreeing and conflicting."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -22,7 +22,7 @@ from wirecheck.checks.egress.primary_nic import (
 from wirecheck.platform.leases import Lease, parse_dhclient_leases, parse_networkd_lease
 from wirecheck.platform.routes import Nic, Route, parse_proc_net_route
 
-NOW = datetime(2026, 11, 23, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 MAC0, MAC1 = "000D3A4B5C6D", "000D3A4B5C7E"
 ETH0 = Nic("eth0", MAC0, ("10.1.0.4",), driver="hv_netvsc")
 ETH1 = Nic("eth1", MAC1, ("10.1.1.5",), driver="hv_netvsc")
@@ -199,7 +199,7 @@ def test_primary_choice_table(
     assert choice.interface == primary, name
     assert choice.used == used, name
     assert len(choice.conflicts) == len(conflict_words), (name, choice.conflicts)
-    for words, conflict in zip(conflict_words, choice.conflicts, strict=True):
+    for words, conflict in zip(conflict_words, choice.conflicts):
         assert words in conflict, (name, conflict)
 
 

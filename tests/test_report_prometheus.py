@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli_runner import cli_runner
 from tests.report_sample import check_golden, sample_report
 from tests.servers import refusing_port
 from wirecheck.cli import app
@@ -264,7 +264,7 @@ def test_node_exporter_drops_a_file_with_timestamps_but_not_ours(tmp_path: Path)
 def test_cli_run_writes_the_requested_formats_and_quiet_is_one_line(tmp_path: Path) -> None:
     closed = str(refusing_port())
     out, prom = tmp_path / "out", tmp_path / "prom"
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         app,
         [
             "run",
@@ -299,7 +299,7 @@ def test_cli_run_writes_the_requested_formats_and_quiet_is_one_line(tmp_path: Pa
 
 def test_cli_no_report_still_writes_an_explicit_format(tmp_path: Path) -> None:
     closed = str(refusing_port())
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         app,
         [
             "run",
@@ -313,9 +313,9 @@ def test_cli_no_report_still_writes_an_explicit_format(tmp_path: Path) -> None:
 
 
 def test_cli_unknown_format_exits_3_before_probing(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         app, ["run", "--target", "127.0.0.1", "--format", "xml", "--output-dir", str(tmp_path)]
     )
     assert result.exit_code == 3
-    assert "unknown report format 'xml'" in result.output
+    assert "unknown report format 'xml'" in result.stderr
     assert os.listdir(tmp_path) == []

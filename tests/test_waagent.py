@@ -3,7 +3,7 @@ GuestProxyAgent's status.json."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -63,10 +63,10 @@ def test_log_fixture_errors_with_time_and_version() -> None:
     assert log_version(entries) == "2.14.0.1"
     errors = connectivity_errors(entries)
     assert [e.time for e in errors] == [
-        datetime(2026, 10, 2, 9, 15, 40, 552301, tzinfo=UTC),
-        datetime(2026, 10, 2, 9, 16, 2, 118765, tzinfo=UTC),
-        datetime(2026, 10, 2, 9, 17, 45, 4120, tzinfo=UTC),
-        datetime(2026, 10, 2, 9, 18, 1, 801554, tzinfo=UTC),
+        datetime(2026, 10, 2, 9, 15, 40, 552301, tzinfo=timezone.utc),
+        datetime(2026, 10, 2, 9, 16, 2, 118765, tzinfo=timezone.utc),
+        datetime(2026, 10, 2, 9, 17, 45, 4120, tzinfo=timezone.utc),
+        datetime(2026, 10, 2, 9, 18, 1, 801554, tzinfo=timezone.utc),
     ]
     assert errors[1].level == "ERROR" and "Status Code 503" in errors[1].message
     assert errors[-1].to_text().startswith("2026-10-02T09:18:01Z WARNING")

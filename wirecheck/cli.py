@@ -4,22 +4,25 @@ The only module that prints or exits. Heavy modules (dnspython, rich's live disp
 the checks) are imported inside the commands so `--version` and `--help` stay instant.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer 0.23 (the last release for Python 3.9)
+# reads the commands' Annotated options from the raw signature on 3.9, where a string
+# annotation hides them (names, help, callbacks). So annotations here are evaluated at
+# import: Optional[X], not X | None, until 3.9 is dropped.
 
 import contextlib
-import enum
 import math
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from wirecheck import __version__
 from wirecheck.model import EXIT_UNKNOWN, PLATFORM_ADDRESS, Ports, Report, RunConfig
+from wirecheck.strenum import StrEnum
 
 if TYPE_CHECKING:
     from wirecheck.system import System
@@ -45,7 +48,7 @@ class _Group(TyperGroup):
     """Exit 3 (could not run), not click's 2, on any usage error, at any level."""
 
     def make_context(
-        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+        self, info_name: Optional[str], args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
         with _usage_errors_are_unknown():
             return super().make_context(info_name, args, parent, **extra)
@@ -63,9 +66,9 @@ class Seams:
     time.monotonic() the command started (entry.main); the deadline counts from it.
     """
 
-    read_asset_tag: Callable[[], str | None] | None = None
-    system: System | None = None
-    started: float | None = None
+    read_asset_tag: Optional[Callable[[], Optional[str]]] = None
+    system: Optional["System"] = None
+    started: Optional[float] = None
 
 
 app = typer.Typer(
@@ -78,7 +81,7 @@ app = typer.Typer(
 )
 
 
-class TraceEngine(enum.StrEnum):
+class TraceEngine(StrEnum):
     AUTO = "auto"
     RAW = "raw"
     KERNEL = "kernel"
@@ -90,7 +93,7 @@ TraceEngineOption = Annotated[
 ]
 
 
-class OutputFormat(enum.StrEnum):
+class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
 
@@ -135,7 +138,7 @@ ForceOption = Annotated[
 PortOption = Annotated[int, typer.Option(hidden=True)]  # tests and the lab move the ports
 
 
-def _ids(value: str | None) -> frozenset[str]:
+def _ids(value: Optional[str]) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
 
@@ -162,8 +165,8 @@ def main_callback(
 def run(
     ctx: typer.Context,
     target: TargetOption = PLATFORM_ADDRESS,
-    only: Annotated[str | None, typer.Option(help="Comma-separated check ids to run.")] = None,
-    skip: Annotated[str | None, typer.Option(help="Comma-separated check ids to skip.")] = None,
+    only: Annotated[Optional[str], typer.Option(help="Comma-separated check ids to run.")] = None,
+    skip: Annotated[Optional[str], typer.Option(help="Comma-separated check ids to skip.")] = None,
     timeout: TimeoutOption = 5.0,
     output_dir: Annotated[Path, typer.Option(help="Where the report files are written.")] = Path(
         "."
@@ -176,7 +179,7 @@ def run(
         bool, typer.Option("--no-report", help="Do not write report files.")
     ] = False,
     formats: Annotated[
-        list[str] | None,
+        Optional[list[str]],
         typer.Option(
             "--format",
             help="Extra report files: junit, prometheus, html (repeatable or comma-separated); "
@@ -184,7 +187,7 @@ def run(
         ),
     ] = None,
     prometheus_dir: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(
             help="Where the .prom file goes (default: /var/lib/prometheus/node-exporter "
             "when it exists, else --output-dir)."
@@ -192,7 +195,7 @@ def run(
     ] = None,
     force: ForceOption = False,
     dns_name: Annotated[
-        str | None, typer.Option(help="Name to resolve when the VM's DNS suffix is unknown.")
+        Optional[str], typer.Option(help="Name to resolve when the VM's DNS suffix is unknown.")
     ] = None,
     trace_engine: TraceEngineOption = TraceEngine.AUTO,
     port_http: PortOption = 80,
@@ -241,7 +244,7 @@ def run(
     raise typer.Exit(report.exit_code)
 
 
-def _execute(config: RunConfig, live: bool, system: System | None = None) -> Report:
+def _execute(config: RunConfig, live: bool, system: Optional["System"] = None) -> Report:
     from wirecheck.checks.catalogue import select
     from wirecheck.session import run_session
 
@@ -284,7 +287,7 @@ def _write_reports(report: Report, output_dir: Path) -> None:
 
 
 def _write_extra_reports(
-    report: Report, names: tuple[str, ...], output_dir: Path, prometheus_dir: Path | None
+    report: Report, names: tuple[str, ...], output_dir: Path, prometheus_dir: Optional[Path]
 ) -> None:
     from wirecheck.report.formats import default_prometheus_dir, write_formats
 
@@ -363,7 +366,7 @@ def explain(
 def bundle(
     ctx: typer.Context,
     output: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(
             help="Archive file (.tar.gz or .zip) or directory (default: current directory)."
         ),
@@ -392,8 +395,8 @@ def bundle(
     from wirecheck.bundle.build import create_bundle, interrupt_on_termination
 
     seams = ctx.find_object(Seams) or Seams()
-    report: Report | None = None
-    reason: str | None = None
+    report: Optional[Report] = None
+    reason: Optional[str] = None
     if no_run:
         reason = "not requested (--no-run)"
     elif _guarded(target, force, seams):
@@ -458,7 +461,7 @@ def _mount_lab() -> None:
 _mount_lab()
 
 
-def main(started: float | None = None) -> None:
+def main(started: Optional[float] = None) -> None:
     app(args=_default_to_run(sys.argv[1:]), obj=Seams(started=started))
 
 

@@ -63,7 +63,9 @@ def results_table(results: Sequence[CheckResult | None], specs: Sequence[CheckSp
     table.add_column("check", no_wrap=True)
     table.add_column("finding")
     table.add_column("time", justify="right", no_wrap=True)
-    for spec, result in zip(specs, results, strict=True):
+    if len(specs) != len(results):  # zip(strict=True) is new in 3.10
+        raise ValueError(f"{len(results)} results for {len(specs)} checks")
+    for spec, result in zip(specs, results):
         if result is None:
             table.add_row(Spinner("dots"), spec.id, Text("running...", style="dim"), "")
             continue

@@ -6,11 +6,12 @@ Renderers and the diagnosis read these and nothing else.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from wirecheck.strenum import StrEnum
 
 PLATFORM_ADDRESS = "168.63.129.16"
 IMDS_ADDRESS = "169.254.169.254"
@@ -19,7 +20,7 @@ IMDS_ADDRESS = "169.254.169.254"
 Evidence = Mapping[str, Any]
 
 
-class Status(enum.StrEnum):
+class Status(StrEnum):
     OK = "ok"
     WARN = "warn"
     FAIL = "fail"

@@ -6,6 +6,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Optional
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ResultBoard
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
@@ -22,7 +23,7 @@ MAX_FINDING = 2000  # characters of a finding or fix; longer ones are cut
 PREPARE_SHARE = 0.2
 PREPARE_MAX_S = 1.0
 
-Listener = Callable[[str, CheckResult | None], None]  # (check id, None when started)
+Listener = Callable[[str, Optional[CheckResult]], None]  # (check id, None when started)
 
 
 def run_checks(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -126,7 +126,7 @@ def test_lab_lease_is_what_wirechecks_lease_parser_reads_as_option_245(
     (lease,) = parse_dhclient_leases(text, "dhclient.eth0.leases")
     assert lease.option_245 == endpoint
     assert lease.interface == "eth0"
-    assert lease.expires is not None and lease.expires > datetime.now(UTC)
+    assert lease.expires is not None and lease.expires > datetime.now(timezone.utc)
 
 
 def test_lease_spells_option_245_as_dhclient_does() -> None:
@@ -154,6 +154,6 @@ def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:
     assert [n["macAddress"] for n in mine["interface"]] == [
         n["macAddress"] for n in fixture["interface"]
     ]
-    for nic, expected in zip(mine["interface"], fixture["interface"], strict=True):
+    for nic, expected in zip(mine["interface"], fixture["interface"]):
         assert nic["ipv4"]["subnet"] == expected["ipv4"]["subnet"]
         assert set(nic) == set(expected)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli_runner import cli_runner
 from wirecheck.lab.cli import lab_app
 from wirecheck.lab.errors import LabError
 from wirecheck.lab.lab import child_env, package_root
@@ -110,7 +110,7 @@ def test_the_runner_reads_wirechecks_deadline(options: list[str], seconds: float
 
 
 def test_scenarios_command_lists_every_scenario_with_its_expectation() -> None:
-    result = CliRunner().invoke(lab_app, ["scenarios"])
+    result = cli_runner().invoke(lab_app, ["scenarios"])
     assert result.exit_code == 0
     for item in SCENARIOS:
         assert item.name in result.output and item.description in result.output
@@ -120,7 +120,7 @@ def test_scenarios_command_lists_every_scenario_with_its_expectation() -> None:
 
 def test_a_bad_scenario_is_one_line_and_exit_3() -> None:
     # As root this reaches the scenario lookup; as non-root, preflight: both are exit 3.
-    result = CliRunner().invoke(lab_app, ["run", "--scenario", "nope"])
+    result = cli_runner().invoke(lab_app, ["run", "--scenario", "nope"])
     assert result.exit_code == 3
-    assert result.output.count("\n") == 1 and result.output.startswith("wirecheck lab: ")
-    assert "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("wirecheck lab: ")
+    assert "Traceback" not in result.stdout + result.stderr

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -100,7 +100,7 @@ def create_bundle(
         report = redactor.report(report) if report else None
         host = _safe_label(redactor.token("HOST", host))
 
-    stamp = datetime.fromtimestamp(created, UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     stem = f"wirecheck-bundle-{host}-{stamp}"
     destination, fmt = archive_destination(output, stem, archive_format or default_format())
 
@@ -193,7 +193,7 @@ def _manifest(
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "tool": "wirecheck",
         "version": __version__,
-        "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
+        "created_at": datetime.fromtimestamp(created, timezone.utc).isoformat(),
         "host": host,
         "platform": sys.platform,
         "archive_format": fmt,

@@ -203,7 +203,7 @@ class Collector:
 
     def _entry(self, item: Item, kind: str, source: str, path: str | None = None) -> dict[str, Any]:
         if path is None:
-            path = item.path if isinstance(item, CommandItem | EnvItem) else source
+            path = item.path if isinstance(item, (CommandItem, EnvItem)) else source
         return {"path": path, "kind": kind, "source": source}
 
     def _skipped(self, item: CommandItem | FileItem | EnvItem, reason: str) -> Collected:

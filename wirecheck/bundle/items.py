@@ -10,6 +10,7 @@ collector records them as skipped with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Union
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class EnvItem:
     words: tuple[str, ...]  # take the variables whose name holds one of these (any case)
 
 
-Item = CommandItem | FileItem | DirItem | EnvItem
+Item = Union[CommandItem, FileItem, DirItem, EnvItem]
 
 AGENT_UNITS = ("walinuxagent", "waagent")  # the unit's name differs between distros
 PROXY_ENV = EnvItem("environment/proxy.txt", ("proxy",))

@@ -299,7 +299,7 @@ class Redactor:
             return self.text(value)
         if isinstance(value, Mapping):
             return {key: self.value(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, (list, tuple)):
             return [self.value(item) for item in value]
         return value
 
@@ -455,7 +455,7 @@ def _strings_of(value: Any) -> Iterable[str]:
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _strings_of(item)
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _strings_of(item)
 

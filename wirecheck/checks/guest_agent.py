@@ -9,8 +9,8 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeGuard
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.checks.wire import WireFacts
@@ -28,6 +28,9 @@ from wirecheck.platform.waagent import (
     parse_proxy_agent_status,
     parse_version_output,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeGuard  # typing.TypeGuard is new in 3.10
 from wirecheck.platform.windows import (
     WINDOWS_AGENT_SERVICES,
     WINDOWS_PROXY_AGENT_SERVICE,
@@ -60,7 +63,7 @@ PROXY_AGENT_PROGRAM = "azure-proxy-agent"
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def parse_systemctl_show(text: str) -> dict[str, dict[str, str]]:

@@ -5,7 +5,10 @@ Mounted by wirecheck/cli.py as `app.add_typer(lab_app, name="lab")`; also runnab
 `ip netns`, a failed step) is one line on stderr and exit code 3, never a traceback.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer 0.23 (the last release for Python 3.9)
+# reads the commands' Annotated options from the raw signature on 3.9, where a string
+# annotation hides them (names, help, callbacks). So annotations here are evaluated at
+# import: Optional[X], not X | None, until 3.9 is dropped.
 
 import contextlib
 import json
@@ -15,7 +18,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
@@ -69,7 +72,7 @@ _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
-    def _raise(signum: int, _frame: FrameType | None) -> None:
+    def _raise(signum: int, _frame: Optional[FrameType]) -> None:
         raise _Terminated(signum)
 
     previous = {sig: signal.signal(sig, _raise) for sig in _ENDING_SIGNALS}
@@ -113,7 +116,7 @@ def _lab_errors() -> Iterator[None]:
         _die(str(exc))
 
 
-def _prepare(name: str, scenario_name: str | None = None) -> tuple[Lab, Scenario | None]:
+def _prepare(name: str, scenario_name: Optional[str] = None) -> tuple["Lab", Optional["Scenario"]]:
     from wirecheck.lab.lab import Lab
     from wirecheck.lab.preflight import preflight
     from wirecheck.lab.scenarios import scenario as find_scenario
@@ -176,7 +179,7 @@ def run(
     scenario: ScenarioOption = DEFAULT_SCENARIO,
     name: NameOption = DEFAULT_LAB,
     run_options: Annotated[
-        list[str] | None,
+        Optional[list[str]],
         typer.Argument(
             metavar="[-- RUN-OPTIONS]",
             help="Options for `wirecheck run`, after `--` (e.g. -- --timeout 2 -o json).",
@@ -196,7 +199,7 @@ def run(
         names = lab.names
         _say(f"building scenario {chosen.name!r}: {chosen.description}")
         code = EXIT_UNKNOWN
-        interrupted: BaseException | None = None
+        interrupted: Optional[BaseException] = None
         try:
             with _signals_raise():
                 lab.up(chosen)
@@ -220,7 +223,7 @@ def run(
     raise typer.Exit(code)
 
 
-def _say_verdict(names: LabNames, chosen: Scenario) -> None:
+def _say_verdict(names: LabNames, chosen: "Scenario") -> None:
     """Compare the run's JSON report with what the scenario expects, in a line or a few."""
     from wirecheck.lab.scenarios import compare
 

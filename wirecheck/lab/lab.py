@@ -11,7 +11,6 @@ after a crashed or killed run.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import shlex
@@ -252,7 +251,7 @@ class Lab:
             cmdline = proc.info["cmdline"] or []
             if any(
                 flag == "--ready-file" and value.startswith(marker)
-                for flag, value in itertools.pairwise(cmdline)
+                for flag, value in zip(cmdline, cmdline[1:])
             ):
                 pids.add(proc.pid)
         pids.discard(os.getpid())

@@ -7,11 +7,12 @@ import importlib.util
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from typing import Optional
 
 from wirecheck.lab.errors import LabError
 from wirecheck.system import CommandResult, is_root, run_command
 
-Which = Callable[[str], str | None]
+Which = Callable[[str], Optional[str]]
 Runner = Callable[[Sequence[str], float], CommandResult]
 
 

@@ -11,7 +11,6 @@ given where the wording is settled; a status alone is still a real assertion.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from wirecheck.checks.catalogue import IDS, load_all
 from wirecheck.lab.names import PRIMARY_GATEWAY, SECONDARY_GATEWAY
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
+from wirecheck.strenum import StrEnum
 
 # Every check, in display order, and the probes (the checks that send to the target):
 # both from the checks' own declarations.
@@ -31,7 +31,7 @@ MISSING_PROXY = "http://10.1.0.99:3128"  # nothing listens there, nothing routes
 OTHER_ENDPOINT = "10.1.0.99"  # a WireServer endpoint that is not the platform address
 
 
-class WireMode(enum.StrEnum):
+class WireMode(StrEnum):
     """How the WireServer simulator answers `?comp=versions`."""
 
     NORMAL = "normal"
@@ -42,7 +42,7 @@ class WireMode(enum.StrEnum):
     HUGE = "huge"  # a multi-megabyte body
 
 
-class Where(enum.StrEnum):
+class Where(StrEnum):
     VM = "vm"  # the VM's own firewall: what the `firewall` check can see
     HOST = "host"  # upstream: the host (or the network) drops or rejects
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 import errno
+import socket
+
+from wirecheck.strenum import StrEnum
 
 
-class NetOutcome(enum.StrEnum):
+class NetOutcome(StrEnum):
     CONNECTED = "connected"
     REFUSED = "refused"
     TIMEOUT = "timeout"
@@ -14,6 +16,11 @@ class NetOutcome(enum.StrEnum):
     BLOCKED = "blocked"  # EPERM/EACCES: a local firewall rule or policy said no
     BAD_RESPONSE = "bad-response"
     ERROR = "error"
+
+
+# What a timed-out socket operation raises: socket.timeout on 3.9, an OSError with no errno
+# that is not a TimeoutError there; from 3.10 on socket.timeout is TimeoutError itself.
+TIMEOUT_ERRORS: tuple[type[OSError], ...] = (TimeoutError, socket.timeout)
 
 
 _BY_ERRNO = {
@@ -49,7 +56,7 @@ def classify_errno(code: int | None) -> NetOutcome:
 
 
 def classify_exception(exc: BaseException) -> NetOutcome:
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TIMEOUT_ERRORS):
         return NetOutcome.TIMEOUT
     if isinstance(exc, OSError):
         return classify_errno(exc.errno)
@@ -61,4 +68,6 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         name = errno.errorcode.get(exc.errno, str(exc.errno))
         return f"{name} ({exc.strerror})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # One name for a timeout on every Python (3.9 calls it `timeout`).
+    name = "TimeoutError" if isinstance(exc, TIMEOUT_ERRORS) else type(exc).__name__
+    return f"{name}: {exc}" if str(exc) else name

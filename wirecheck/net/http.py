@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from wirecheck.model import Deadline
 from wirecheck.net import tcp
-from wirecheck.net.errors import NetOutcome, describe
+from wirecheck.net.errors import TIMEOUT_ERRORS, NetOutcome, describe
 from wirecheck.safe_text import printable
 from wirecheck.system import SocketFactory
 
@@ -47,12 +47,15 @@ def get(
     headers: Mapping[str, str] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     socket_factory: SocketFactory = socket.socket,
+    # Tests pass one whose read1 behaves as another CPython release's does.
+    response_class: type[http.client.HTTPResponse] = http.client.HTTPResponse,
 ) -> HttpResult:
     started = time.monotonic()
     connected, sock = tcp.connect(host, port, deadline.remaining(), socket_factory)
     if sock is None:
         return HttpResult(connected, connected.outcome, elapsed_s=time.monotonic() - started)
     conn = http.client.HTTPConnection(host, port)
+    conn.response_class = response_class
     conn.sock = sock
     sock.setblocking(True)
     cut = threading.Event()  # set when the deadline shut the socket down mid-exchange
@@ -66,7 +69,7 @@ def get(
             # The shutdown looks like the end of the body to read1: a trickled body was
             # cut short, not complete.
             raise TimeoutError("the deadline passed mid-response")
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # OSError: timeouts too
         late = cut.is_set() or deadline.expired
         return HttpResult(
             connected,
@@ -93,7 +96,11 @@ def _read_capped(
 ) -> tuple[bytes, bool]:
     """Read at most `cap` bytes; read1 returns what has arrived, so a trickle cannot stall us."""
     body = bytearray()
-    while len(body) <= cap:
+    # Since CPython gh-113199 (3.13, and later 3.11/3.12 releases) read1 closes the connection
+    # with the body's last byte, and the socket with it (we asked for `Connection: close`):
+    # setting its timeout then fails with EBADF. Older releases leave it open until a read1
+    # returns b"". Stopping at isclosed() is right either way.
+    while len(body) <= cap and not response.isclosed():
         sock.settimeout(max(deadline.remaining(), 0.001))
         chunk = response.read1(cap + 1 - len(body))
         if not chunk:
@@ -130,7 +137,7 @@ def _shutdown_at(sock: socket.socket, deadline: Deadline, cut: threading.Event) 
 def _outcome_of(exc: BaseException) -> NetOutcome:
     if isinstance(exc, http.client.HTTPException):
         return NetOutcome.BAD_RESPONSE
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TIMEOUT_ERRORS):
         return NetOutcome.TIMEOUT
     if isinstance(exc, ConnectionResetError):
         return NetOutcome.REFUSED

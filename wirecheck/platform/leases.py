@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from wirecheck.addresses import is_ipv4
 from wirecheck.system import System
@@ -106,10 +106,10 @@ def _dhclient_time(args: list[str]) -> datetime | None:
     """`5 2151/11/03 08:14:09` (UTC), `epoch 1757000000`, or `never`."""
     try:
         if args[:1] == ["epoch"]:
-            return datetime.fromtimestamp(int(args[1]), UTC)
+            return datetime.fromtimestamp(int(args[1]), timezone.utc)
         if len(args) >= 3:
             return datetime.strptime(f"{args[1]} {args[2]}", "%Y/%m/%d %H:%M:%S").replace(
-                tzinfo=UTC
+                tzinfo=timezone.utc
             )
     except (ValueError, IndexError, OverflowError):
         pass
@@ -271,7 +271,7 @@ def current_leases(system: System, now: datetime, timeout_s: float = 1.0) -> lis
 
 def scan_leases(system: System, now: datetime, timeout_s: float = 1.0) -> LeaseScan:
     if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
+        now = now.replace(tzinfo=timezone.utc)
     found: list[Lease] = []
     files: list[str] = []
     problems: list[str] = []

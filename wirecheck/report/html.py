@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from wirecheck.addresses import is_ip
@@ -158,14 +158,18 @@ def _hop_from(item: object, position: int) -> Hop | None:
     )
     raw = next((item[k] for k in ("rtts_ms", "rtt_ms", "rtt") if k in item), ())
     values = raw if isinstance(raw, Sequence) and not isinstance(raw, str) else [raw]
-    rtts = tuple(float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool))
+    rtts = tuple(
+        float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+    )
     return Hop(int(ttl) if isinstance(ttl, int) else position, address or None, rtts)
 
 
 def render_html(report: Report) -> str:
     verdict = VERDICT.get(report.exit_code, "UNKNOWN")
     host = str(report.facts.get("hostname", ""))
-    started = datetime.fromtimestamp(report.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started = datetime.fromtimestamp(report.started_at, timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC"
+    )
     headline = report.causes[0].summary if report.causes else ""
     parts = [
         "<!DOCTYPE html>",
@@ -295,7 +299,7 @@ def _path(result: CheckResult, hops: Sequence[Hop], target: str) -> str:
 
 
 def _facts(report: Report) -> list[str]:
-    started = datetime.fromtimestamp(report.started_at, UTC).isoformat()
+    started = datetime.fromtimestamp(report.started_at, timezone.utc).isoformat()
     facts = {"target": report.target, "started": started, **report.facts}
     facts["duration_s"] = round(report.duration_s, 3)
     return [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from wirecheck.model import Report
@@ -18,7 +18,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "tool": "wirecheck",
         "version": report.version,
         "target": report.target,
-        "started_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(),
+        "started_at": datetime.fromtimestamp(report.started_at, timezone.utc).isoformat(),
         "duration_s": round(report.duration_s, 4),
         "status": report.status.value,
         "exit_code": report.exit_code,

@@ -16,7 +16,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from wirecheck.model import CheckResult, Report, Status
@@ -38,7 +38,7 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
         if isinstance(value, str) and "\n" in value.rstrip("\n"):
             lines.append(f"{key}:")
             lines += [f"  {line}" for line in value.rstrip("\n").splitlines()]
-        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
             lines.append(f"{key}: {value}")
         else:
             lines.append(f"{key}: {json.dumps(value, sort_keys=False, default=str)}")
@@ -47,7 +47,7 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
 
 def render_junit(report: Report) -> str:
     counts = _counts(report.results)
-    started = datetime.fromtimestamp(report.started_at, UTC)
+    started = datetime.fromtimestamp(report.started_at, timezone.utc)
     # The JUnit schema's timestamp is an xs:dateTime without a zone; it is UTC here.
     timestamp = started.strftime("%Y-%m-%dT%H:%M:%S")
     attributes = {

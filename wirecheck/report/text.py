@@ -4,7 +4,7 @@ same order, so support staff find what they know; then wirecheck's own sections.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from wirecheck.model import CheckResult, Report
 
@@ -22,7 +22,7 @@ def render_text(report: Report) -> str:
     for result in report.results:
         lines += _check_section(result)
     lines += ["", "Facts", "-----"]
-    started = datetime.fromtimestamp(report.started_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = datetime.fromtimestamp(report.started_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     facts = {"target": report.target, "started": started, **report.facts}
     facts["duration_s"] = round(report.duration_s, 3)
     lines += [f"{key}: {value}" for key, value in facts.items()]
@@ -67,7 +67,7 @@ def _check_section(result: CheckResult) -> list[str]:
     for key, value in result.evidence.items():
         if key in ("body", "traceroute_text"):  # already shown in full above
             continue
-        shown = value if isinstance(value, str | int | float) else json.dumps(value)
+        shown = value if isinstance(value, (str, int, float)) else json.dumps(value)
         first, *more = str(shown).splitlines() or [""]
         # Continuation lines are indented so every line still belongs to its check.
         lines += [f"  {key}: {first}", *(f"    {line}" for line in more)]

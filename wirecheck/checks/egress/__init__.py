@@ -10,7 +10,7 @@ interface on which a SYN to the target was actually captured. The primary NIC co
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome, Traffic
 from wirecheck.checks.egress.collect import (
@@ -28,7 +28,7 @@ from wirecheck.platform.routes import Nic
 def run_egress(
     ctx: CheckContext,
     capture: CaptureFn = capture_with_packet_socket,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     adapters: Callable[[], list[Nic]] = psutil_nics,
 ) -> Outcome:
     if ctx.system.linux:

@@ -6,10 +6,11 @@ one row, and `render_traceroute` prints the rows byte for byte as traceroute 2.x
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from wirecheck.strenum import StrEnum
 
 # What `traceroute -T` sends: a 20-byte IP header and a 40-byte TCP SYN with options.
 PACKET_BYTES = 60
@@ -17,7 +18,7 @@ PACKET_BYTES = 60
 HopKind = Literal["router", "target", "none"]
 
 
-class ReplyKind(enum.StrEnum):
+class ReplyKind(StrEnum):
     TIME_EXCEEDED = "time-exceeded"  # ICMP 11 from a router on the way
     SYN_ACK = "syn-ack"  # the target's port is open
     RST = "rst"  # the target (or something speaking for it) reset: port closed or rejected

@@ -374,7 +374,7 @@ def _nft_match(body: Mapping[str, Any]) -> tuple[str | None, Cond, str]:
 def _nft_values(right: Any) -> tuple[str, ...] | None:
     if isinstance(right, bool):
         return None
-    if isinstance(right, str | int):
+    if isinstance(right, (str, int)):
         return None if str(right).startswith("@") else (str(right).lower(),)
     if isinstance(right, list):
         return tuple(str(v).lower() for v in right)
