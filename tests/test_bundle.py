@@ -319,6 +319,7 @@ def test_manifest_records_every_item_with_its_outcome(tmp_path: Path) -> None:
     assert set(manifest["limits"]) == {
         "item_seconds",
         "total_seconds",
+        "redact_share",
         "item_bytes",
         "log_tail_bytes",
         "total_bytes",
@@ -543,7 +544,9 @@ def test_total_time_budget_and_per_item_timeout(tmp_path: Path) -> None:
     timeouts = [t for _argv, t in machine.commands_run]
     assert timeouts[:3] == [15.0, 15.0, 5.0]  # the last one gets what is left of the budget
     assert len(machine.commands_run) == 3
-    budget = [c for c in collected if "total time budget (25 s)" in c.entry.get("skipped", "")]
+    budget = [
+        c for c in collected if "time budget for collecting (25 s)" in c.entry.get("skipped", "")
+    ]
     assert len(budget) == len(collected) - 3
 
 
