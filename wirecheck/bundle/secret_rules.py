@@ -11,12 +11,17 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from typing import Protocol
 
 from wirecheck.bundle.name_rules import words
 from wirecheck.bundle.tokens import TOKEN_PREFIX
 
-TokenFn = Callable[[str, str], str]
+
+class TokenFn(Protocol):
+    """The token book's `token`: kind and value (and the spelling to compare by) -> token."""
+
+    def __call__(self, kind: str, value: str, canonical: str | None = None) -> str: ...
+
 
 # Word parts that make a setting, header, flag, query parameter or XML element a secret
 # when its name holds one of them (`DB_PASS`, `Storage.Key`, `Ocp-Apim-Subscription-Key`,
@@ -259,7 +264,7 @@ def _hex(run: str, token: TokenFn) -> str:
     if len(run) == 32:  # a GUID written without dashes: the same token as with them
         lower = run.lower()
         guid = f"{lower[:8]}-{lower[8:12]}-{lower[12:16]}-{lower[16:20]}-{lower[20:]}"
-        return token("GUID", guid)
+        return token("GUID", run, guid)
     return token("ID", run)
 
 
