@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import fixture_text
 from wirecheck.bundle.redact import KEEP_IPV4, KEPT_V4_NETWORKS, Redactor
-from wirecheck.bundle.secret_rules import HARMLESS_VALUE
+from wirecheck.bundle.secret_rules import _SETTING, HARMLESS_VALUE, _setting, redact_settings
+from wirecheck.bundle.words import WordFinder
 
 HANG_GUARD_S = 20
 
@@ -470,6 +471,49 @@ def test_a_random_key_or_token_with_no_name_never_survives(
     out = _redact(text)
     assert key not in out and key.rstrip("=") not in out
     assert guid not in out.lower() and jwt not in out
+
+
+_SETTING_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                *("password", "DB_PASS", "Key", "api_key", "PasswordId", "keyboard", "Token"),
+                *("psk", "=", ": ", '"', "'", " ", "\n", "-", ".", "_", ",", "x9", "Abc", "&"),
+            ]
+        ),
+        st.text(max_size=6),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_SETTING_TEXT)
+def test_the_fast_settings_pass_is_the_settings_pattern(text: str) -> None:
+    """redact_settings finds settings from their secret word; _SETTING says what it must do."""
+    fast, reference = Redactor(), Redactor()
+    expected = _SETTING.sub(lambda m: _setting(m, reference.token), text)
+    assert redact_settings(text, fast.token) == expected
+
+
+_WORD = st.text(st.sampled_from("abcAB-1."), min_size=1, max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    words=st.sets(_WORD, min_size=1, max_size=5),
+    text=st.lists(st.one_of(_WORD, st.sampled_from([" ", "x", "_"])), max_size=30).map("".join),
+    ignore_case=st.booleans(),
+)
+def test_the_word_finder_finds_what_one_alternation_finds(
+    words: set[str], text: str, ignore_case: bool
+) -> None:
+    """Its fast first pattern may match more than the words; no word may be missed."""
+    finder = WordFinder(words, ignore_case=ignore_case, not_before="[a-cA-C]", not_after="[a-cA-C]")
+    alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    flags = re.IGNORECASE if ignore_case else 0
+    reference = re.compile(f"(?<![a-cA-C])({alternation})(?![a-cA-C])", flags)
+    assert finder.sub(lambda w: f"<{w}>", text) == reference.sub(r"<\1>", text)
 
 
 @settings(max_examples=200, deadline=None)

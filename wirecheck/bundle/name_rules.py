@@ -22,58 +22,55 @@ class ServiceSuffix:
 
 _REGION = re.compile(r"[a-z]+[0-9]?")
 _ZONE = re.compile(r"z[0-9]{1,3}")
-# The suffixes under which the labels in front are the customer's. Longest first matters
-# only where one ends another (`blob.core.windows.net` before a plain `windows.net` keep).
-SERVICE_SUFFIXES: tuple[ServiceSuffix, ...] = tuple(
-    sorted(
-        (
-            ServiceSuffix("internal.cloudapp.net"),
-            ServiceSuffix("cloudapp.azure.com", _REGION),
-            ServiceSuffix("cloudapp.net"),
-            *(
-                ServiceSuffix(f"{service}.core.{cloud}")
-                for service in ("blob", "file", "queue", "table", "dfs", "web")
-                for cloud in ("windows.net", "chinacloudapi.cn", "usgovcloudapi.net")
-            ),
-            ServiceSuffix("blob.storage.azure.net", _ZONE),
-            ServiceSuffix("servicebus.windows.net"),
-            ServiceSuffix("database.windows.net"),
-            ServiceSuffix("redis.cache.windows.net"),
-            ServiceSuffix("search.windows.net"),
-            ServiceSuffix("kusto.windows.net", _REGION),
-            ServiceSuffix("documents.azure.com"),
-            ServiceSuffix("postgres.database.azure.com"),
-            ServiceSuffix("mysql.database.azure.com"),
-            ServiceSuffix("mariadb.database.azure.com"),
-            ServiceSuffix("cognitiveservices.azure.com"),
-            ServiceSuffix("openai.azure.com"),
-            ServiceSuffix("webpubsub.azure.com"),
-            ServiceSuffix("batch.azure.com", _REGION),
-            ServiceSuffix("ods.opinsights.azure.com"),
-            ServiceSuffix("oms.opinsights.azure.com"),
-            ServiceSuffix("vault.azure.net"),
-            ServiceSuffix("managedhsm.azure.net"),
-            ServiceSuffix("eventgrid.azure.net"),
-            ServiceSuffix("azurewebsites.net"),
-            ServiceSuffix("scm.azurewebsites.net"),
-            ServiceSuffix("azure-api.net"),
-            ServiceSuffix("azure-devices.net"),
-            ServiceSuffix("azure-automation.net"),
-            ServiceSuffix("azurecr.io"),
-            ServiceSuffix("azconfig.io"),
-            ServiceSuffix("azmk8s.io", _REGION),
-            ServiceSuffix("azurefd.net"),
-            ServiceSuffix("azureedge.net"),
-            ServiceSuffix("azurestaticapps.net"),
-            ServiceSuffix("azuredatabricks.net"),
-            ServiceSuffix("azurehdinsight.net"),
-            ServiceSuffix("azuresynapse.net"),
-            ServiceSuffix("trafficmanager.net"),
-            ServiceSuffix("service.signalr.net"),
-        ),
-        key=lambda s: -len(s.suffix),
-    )
+# The suffixes under which the labels in front are the customer's (looked up longest first:
+# `scm.azurewebsites.net` before `azurewebsites.net`).
+SERVICE_SUFFIXES: tuple[ServiceSuffix, ...] = (
+    ServiceSuffix("internal.cloudapp.net"),
+    ServiceSuffix("cloudapp.azure.com", _REGION),
+    ServiceSuffix("cloudapp.net"),
+    *(
+        ServiceSuffix(f"{service}.core.{cloud}")
+        for service in ("blob", "file", "queue", "table", "dfs", "web")
+        for cloud in ("windows.net", "chinacloudapi.cn", "usgovcloudapi.net")
+    ),
+    ServiceSuffix("blob.storage.azure.net", _ZONE),
+    ServiceSuffix("servicebus.windows.net"),
+    ServiceSuffix("database.windows.net"),
+    ServiceSuffix("redis.cache.windows.net"),
+    ServiceSuffix("search.windows.net"),
+    ServiceSuffix("kusto.windows.net", _REGION),
+    ServiceSuffix("documents.azure.com"),
+    ServiceSuffix("postgres.database.azure.com"),
+    ServiceSuffix("mysql.database.azure.com"),
+    ServiceSuffix("mariadb.database.azure.com"),
+    ServiceSuffix("cognitiveservices.azure.com"),
+    ServiceSuffix("openai.azure.com"),
+    ServiceSuffix("webpubsub.azure.com"),
+    ServiceSuffix("batch.azure.com", _REGION),
+    ServiceSuffix("ods.opinsights.azure.com"),
+    ServiceSuffix("oms.opinsights.azure.com"),
+    ServiceSuffix("vault.azure.net"),
+    ServiceSuffix("managedhsm.azure.net"),
+    ServiceSuffix("eventgrid.azure.net"),
+    ServiceSuffix("azurewebsites.net"),
+    ServiceSuffix("scm.azurewebsites.net"),
+    ServiceSuffix("azure-api.net"),
+    ServiceSuffix("azure-devices.net"),
+    ServiceSuffix("azure-automation.net"),
+    ServiceSuffix("azurecr.io"),
+    ServiceSuffix("azconfig.io"),
+    ServiceSuffix("azmk8s.io", _REGION),
+    ServiceSuffix("azurefd.net"),
+    ServiceSuffix("azureedge.net"),
+    ServiceSuffix("azurestaticapps.net"),
+    ServiceSuffix("azuredatabricks.net"),
+    ServiceSuffix("azurehdinsight.net"),
+    ServiceSuffix("azuresynapse.net"),
+    ServiceSuffix("trafficmanager.net"),
+    ServiceSuffix("service.signalr.net"),
 )
+_SERVICES = {service.suffix: service for service in SERVICE_SUFFIXES}
+_SERVICE_LABELS = max(service.suffix.count(".") + 1 for service in SERVICE_SUFFIXES)
 # A label the platform puts in front of a service suffix for itself: the guest agent's
 # extension artifacts come from `umsa<random>.blob.core.windows.net`, the same for everyone.
 PLATFORM_LABELS = re.compile(r"umsa[a-z0-9]{16}|privatelink")
@@ -122,6 +119,8 @@ KEEP_SUFFIXES = (
     "ip6.arpa",
     "in-addr.arpa",
 )
+_KEEP = frozenset(KEEP_SUFFIXES)
+_KEEP_LABELS = max(suffix.count(".") + 1 for suffix in KEEP_SUFFIXES)
 KEEP_HOSTS = frozenset(
     {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "ip6-allnodes"}
     | {"ip6-allrouters", "ip6-localnet", "ip6-mcastprefix", "broadcasthost"}
@@ -145,19 +144,16 @@ FILE_EXTENSIONS = words("py sh md js ts rs so gz xz bz cs go rb pm db ps cc hh m
 def service_split(name: str) -> tuple[str, str] | None:
     """`crm.blob.core.windows.net` -> ("crm", "blob.core.windows.net"); None when `name`
     is under no service suffix. The first part is "" for a suffix alone (`.blob.core...`)
-    and for the platform's own labels."""
-    for service in SERVICE_SUFFIXES:
-        suffix = service.suffix
-        if name == suffix:
-            return "", suffix
-        if not name.endswith("." + suffix):
+    and for the platform's own labels. Looked up label by label, longest suffix first."""
+    labels = name.split(".")
+    for start in range(max(0, len(labels) - _SERVICE_LABELS), len(labels)):
+        service = _SERVICES.get(".".join(labels[start:]))
+        if service is None:
             continue
-        labels = name[: -len(suffix) - 1].split(".")
-        while labels and (PLATFORM_LABELS.fullmatch(labels[-1]) or _inner(service, labels)):
-            suffix = f"{labels.pop()}.{suffix}"
-        if labels and PLATFORM_LABELS.fullmatch(labels[0]) and len(labels) == 1:
-            return "", name
-        return ".".join(labels), suffix
+        suffix, mine = service.suffix, labels[:start]
+        while mine and (PLATFORM_LABELS.fullmatch(mine[-1]) or _inner(service, mine)):
+            suffix = f"{mine.pop()}.{suffix}"
+        return ".".join(mine), suffix
     return None
 
 
@@ -170,9 +166,11 @@ def _inner(service: ServiceSuffix, labels: list[str]) -> bool:
 
 
 def kept_name(name: str) -> bool:
-    return name in KEEP_HOSTS or any(
-        name == suffix or name.endswith("." + suffix) for suffix in KEEP_SUFFIXES
-    )
+    if name in KEEP_HOSTS:
+        return True
+    labels = name.split(".")
+    first = max(0, len(labels) - _KEEP_LABELS)
+    return any(".".join(labels[start:]) in _KEEP for start in range(first, len(labels)))
 
 
 def looks_like_tld(label: str) -> bool:

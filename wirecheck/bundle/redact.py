@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,8 +38,14 @@ from wirecheck.bundle.name_rules import (
     service_split,
     words,
 )
-from wirecheck.bundle.secret_rules import redact_key_blocks, redact_long_runs, redact_secrets
+from wirecheck.bundle.secret_rules import (
+    redact_key_blocks,
+    redact_long_runs,
+    redact_secrets,
+    run_end,
+)
 from wirecheck.bundle.tokens import TOKEN_PREFIX, TokenBook
+from wirecheck.bundle.words import WordFinder
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Cause, CheckResult, Report
 from wirecheck.net.addresses import is_ip
 
@@ -72,12 +78,16 @@ GENERIC_NAMES = words(
     "redhat debian git postmaster noreply no-reply"
 )
 
+# (A pattern that starts with a character or a set of them, not a lookbehind, is searched
+# several times faster on long texts: the lookbehind follows the first character.)
 _GUID = re.compile(
-    r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])"
+    r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])[0-9A-Fa-f]{7}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}"
+    r"(?![0-9A-Za-z])"
 )
 # A run that holds percent escapes: decoded, looked at, and written back decoded only when
 # something in it was replaced.
-_PERCENT_RUN = re.compile(r"(?<![\w.~%-])[\w.~-]*%[0-9A-Fa-f]{2}[\w.~%-]*")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_URL_CHARS = re.compile(r"[\w.~%-]*")
 _EMAIL = re.compile(
     r"(?<![\w.%+-])(?P<local>[\w.%+-]{1,64})@"
     r"(?=[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
@@ -100,61 +110,73 @@ _NAME = re.compile(
 )
 # Names the customer chose, where their context says so.
 _NAME_CONTEXT = re.compile(
-    r"(?i)(?P<pre>/resourceGroups/|\bAccountName\s*=\s*|--account-name[ =]|--resource-group[ =]"
-    r"|\bAZURE_STORAGE_ACCOUNT=|\bStorage\.Account=|\"(?:resourceGroupName|vmScaleSetName"
-    r"|storageAccountName|resourceGroup)\"\s*:\s*\")(?P<name>[\w().-]{1,90})"
+    r"(?P<pre>/(?i:resourceGroups/)|[Aa](?<!\w[Aa])(?i:ccountName\s*=\s*|ZURE_STORAGE_ACCOUNT=)"
+    r"|--(?i:account-name|resource-group)[ =]|[Ss](?<!\w[Ss])(?i:torage\.Account=)"
+    r"|\"(?i:resourceGroupName|vmScaleSetName|storageAccountName|resourceGroup)\"\s*:\s*\")"
+    r"(?P<name>[\w().-]{1,90})"
 )
 # `/providers/Microsoft.Network/networkInterfaces/vm7-nic/ipConfigurations/ipconfig1`:
 # after the namespace, types and names alternate.
 _RESOURCE_PATH = re.compile(r"(?i)/providers/(?P<path>[\w.]+(?:/[\w.()-]+)+)")
 _TAGS = re.compile(r"(?i)(?P<pre>\"tags\"\s*:\s*\")(?P<value>[^\"\n]*)\"")
 # `ip-20-51-7-193`, `20-51-7-193.example`: an address inside a host name.
-_DASHED_V4 = re.compile(r"(?<!\d)(?<!\d-)(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})(?![\d])")
+_DASHED_V4 = re.compile(r"(\d(?<!\d\d)(?<!\d-\d)\d{0,2})-(\d{1,3})-(\d{1,3})-(\d{1,3})(?!\d)")
 # Not followed by `.in-addr.arpa`: reverse names were handled (the right way round) above.
-_IPV4 = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w]|\.\d|(?i:\.in-addr\.arpa))")
+_IPV4 = re.compile(r"(\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3})(?![\w]|\.\d|(?i:\.in-addr\.arpa))")
 # What makes an address-looking number a version: `Version: 2.14.0.1`, `agent: 2.14.0.1`,
 # `WALinuxAgent-2.14.0.1`, `Microsoft.Azure.Foo-1.2.3.4`; not `edge-52.170.77.88`.
 _VERSION_BEFORE = re.compile(
     r"(?i)(?:version|ver\.?|\bv|agent)[\"']?\s*[:=]?\s*[\"']?$|agent-$|\.[A-Za-z][\w]*-$"
 )
 _IPV6 = re.compile(r"(?<![\w:.%-])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w:])")
+_HEX2 = "[0-9a-fA-F](?<![0-9a-fA-F:-][0-9a-fA-F])[0-9a-fA-F]"  # a run's first two hex digits
 _MAC = re.compile(
-    r"(?i)(?<![0-9a-f:-])((?:[0-9a-f]{2}:){5,19}[0-9a-f]{2}|(?:[0-9a-f]{2}-){5}[0-9a-f]{2})"
-    r"(?![0-9a-f:-])"
+    rf"({_HEX2}(?::[0-9a-fA-F]{{2}}){{5,19}}|{_HEX2}(?:-[0-9a-fA-F]{{2}}){{5}})(?![0-9a-fA-F:-])"
 )
 _MAC_KEYED = re.compile(r"(?i)(?P<key>mac\w*\"?'?\s*[=:]\s*\"?'?)(?P<value>[0-9a-f]{12})\b")
 
-# What context reveals as a name to hide (the generic FQDN rule cannot see these).
+# What context reveals as a name to hide (the generic FQDN rule cannot see these). Each
+# pattern comes with words one of which its text must hold (lower case): a cheap look
+# spares the pattern's run over texts that cannot match.
 _LEARN_DOMAINS = (
-    re.compile(r"(?im)^\s*(?:search|domain)\s+([^#\n]+)"),
-    re.compile(r"(?i)option\s+domain-(?:name|search)\s+([^;\n]+);"),
-    re.compile(r"(?im)^\s*(?:DOMAINNAME|DOMAIN_SEARCH_LIST|DOMAINS)=(.+)$"),
-    re.compile(
-        r"(?im)^\s*(?:Primary Dns Suffix|DNS Suffix Search List|Connection-specific DNS Suffix)"
-        r"[ .]*:\s*(\S+)"
+    (("search", "domain"), re.compile(r"(?im)^\s*(?:search|domain)\s+([^#\n]+)")),
+    (("domain-",), re.compile(r"(?i)option\s+domain-(?:name|search)\s+([^;\n]+);")),
+    (
+        ("domainname", "domain_search_list", "domains="),
+        re.compile(r"(?im)^\s*(?:DOMAINNAME|DOMAIN_SEARCH_LIST|DOMAINS)=(.+)$"),
     ),
-    re.compile(r"(?im)^\s*(?:DNS Domain|dns-search)\s*[:=]\s*(.+)$"),
+    (
+        ("dns suffix",),
+        re.compile(
+            r"(?im)^\s*(?:Primary Dns Suffix|DNS Suffix Search List|Connection-specific DNS Suffix)"
+            r"[ .]*:\s*(\S+)"
+        ),
+    ),
+    (
+        ("dns domain", "dns-search"),
+        re.compile(r"(?im)^\s*(?:DNS Domain|dns-search)\s*[:=]\s*(.+)$"),
+    ),
 )
 _NO_PROXY = re.compile(r"(?i)\bno_proxy\s*=\s*[\"']?([^\s\"']+)")
 # This machine's own names: matched inside resource names too.
 _LEARN_OWN_HOSTS = (
-    re.compile(r"(?i)option\s+host-name\s+\"?([^;\n\"]+)"),
-    re.compile(r"(?im)^\s*HOSTNAME=(.+)$"),
-    re.compile(r"(?im)^\s*Host Name[ .]*:\s*(\S+)"),
-    re.compile(r"(?i)<(?:\w+:)?HostName>([^<]+)</"),
-    re.compile(r"(?i)\"computerName\"\s*:\s*\"([^\"]+)\""),
-    re.compile(r"(?i)/virtualMachines/([\w.-]+)"),
+    (("host-name",), re.compile(r"(?i)option\s+host-name\s+\"?([^;\n\"]+)")),
+    (("hostname=",), re.compile(r"(?im)^\s*HOSTNAME=(.+)$")),
+    (("host name",), re.compile(r"(?im)^\s*Host Name[ .]*:\s*(\S+)")),
+    (("hostname>",), re.compile(r"(?i)<(?:\w+:)?HostName>([^<]+)</")),
+    (("computername",), re.compile(r"(?i)\"computerName\"\s*:\s*\"([^\"]+)\"")),
+    (("/virtualmachines/",), re.compile(r"(?i)/virtualMachines/([\w.-]+)")),
 )
 # Names of other machines (proxies): their domains are learned, not their first label, which
 # is often a plain word ("proxy") that must stay readable everywhere else.
 _LEARN_FQDNS = (
-    re.compile(r"(?im)^\s*HttpProxy\.Host\s*=\s*(\S+)"),
-    re.compile(r"(?i)proxy[^\n]*?://(?:[^@/\s]+@)?([A-Za-z0-9.-]+)"),
+    (("httpproxy.host",), re.compile(r"(?im)^\s*HttpProxy\.Host\s*=\s*(\S+)")),
+    (("proxy",), re.compile(r"(?i)proxy[^\n]*?://(?:[^@/\s]+@)?([A-Za-z0-9.-]+)")),
 )
 _LEARN_USERS = (
-    re.compile(r"(?i)<(?:\w+:)?UserName>([^<]+)</"),
-    re.compile(r"(?i)\"adminUsername\"\s*:\s*\"([^\"]+)\""),
-    re.compile(r"/home/([a-z_][a-z0-9_.-]{0,31})(?=/)"),
+    (("username>",), re.compile(r"(?i)<(?:\w+:)?UserName>([^<]+)</")),
+    (("adminusername",), re.compile(r"(?i)\"adminUsername\"\s*:\s*\"([^\"]+)\"")),
+    (("/home/",), re.compile(r"/home/([a-z_][a-z0-9_.-]{0,31})(?=/)")),
 )
 
 
@@ -167,7 +189,7 @@ class Redactor:
         self._names: set[str] = set()  # the customer's Azure names, lower case
         self._users: set[str] = set()
         self._macs: set[str] = set()  # learned, 12 lower-case hex digits
-        self._compiled: dict[str, re.Pattern[str] | None] = {}
+        self._compiled: dict[str, WordFinder | None] = {}
 
     # -- tokens -------------------------------------------------------------------------
 
@@ -214,32 +236,31 @@ class Redactor:
 
     def learn(self, text: str) -> None:
         """Collect names and MACs that only context reveals, before any replacing."""
-        for pattern in _LEARN_DOMAINS:
-            for match in pattern.finditer(text):
-                for value in re.split(r"[\s,;\"']+", match.group(1)):
-                    self._add_domain(value)
-        for match in _NO_PROXY.finditer(text):
-            for entry in match.group(1).split(","):
-                if entry.startswith((".", "*")):
-                    self._add_domain(entry.lstrip("*."))
-                else:
-                    self._learn_fqdn(entry.strip().lower())
-        for pattern in _LEARN_OWN_HOSTS:
-            for match in pattern.finditer(text):
-                self.add_hostname(match.group(1))
-        for pattern in _LEARN_FQDNS:
-            for match in pattern.finditer(text):
-                labels = match.group(1).strip(".").lower().split(".")
-                if len(labels) >= 2 and not is_ip(".".join(labels)):
-                    self._add_domain(".".join(labels[1:] if len(labels) >= 3 else labels))
-        for pattern in _LEARN_USERS:
-            for match in pattern.finditer(text):
-                self._add_word(self._users, match.group(1))
+        lowered = text.lower()
+        for found in _found(_LEARN_DOMAINS, text, lowered):
+            for value in re.split(r"[\s,;\"']+", found):
+                self._add_domain(value)
+        if "no_proxy" in lowered:
+            for match in _NO_PROXY.finditer(text):
+                for entry in match.group(1).split(","):
+                    if entry.startswith((".", "*")):
+                        self._add_domain(entry.lstrip("*."))
+                    else:
+                        self._learn_fqdn(entry.strip().lower())
+        for found in _found(_LEARN_OWN_HOSTS, text, lowered):
+            self.add_hostname(found)
+        for found in _found(_LEARN_FQDNS, text, lowered):
+            labels = found.strip(".").lower().split(".")
+            if len(labels) >= 2 and not is_ip(".".join(labels)):
+                self._add_domain(".".join(labels[1:] if len(labels) >= 3 else labels))
+        for found in _found(_LEARN_USERS, text, lowered):
+            self._add_word(self._users, found)
         for match in _NAME_CONTEXT.finditer(text):
             self._add_word(self._names, match.group("name"))
-        for match in _RESOURCE_PATH.finditer(text):
-            for name in match.group("path").split("/")[2::2]:
-                self._add_word(self._names, name)
+        if "/providers/" in lowered:
+            for match in _RESOURCE_PATH.finditer(text):
+                for name in match.group("path").split("/")[2::2]:
+                    self._add_word(self._names, name)
         for match in _NAME.finditer(text):
             self._learn_fqdn(match.group(1).lower())
         if "@" in text:  # an e-mail address's domain is its owner's
@@ -247,8 +268,9 @@ class Redactor:
                 self._add_domain(match.group(1))
         for match in _MAC.finditer(text):
             self._add_mac(match.group(1))
-        for match in _MAC_KEYED.finditer(text):
-            self._add_mac(match.group("value"))
+        if "mac" in lowered:
+            for match in _MAC_KEYED.finditer(text):
+                self._add_mac(match.group("value"))
 
     def learn_report(self, report: Report) -> None:
         for text in _report_strings(report):
@@ -302,21 +324,26 @@ class Redactor:
             if "-----" in text:
                 text = redact_key_blocks(text, self.token)
             if "%" in text:
-                text = _PERCENT_RUN.sub(self._percent_run, text)
+                text = self._percent_runs(text)
             return self._plain(text)
         finally:
             self.book.where = ""
 
     def _plain(self, text: str) -> str:
         text = redact_secrets(text, self.token)
-        text = _CLIENT_ID.sub(lambda m: m.group("key") + self.token("ID", m.group("value")), text)
+        lowered = text.lower()  # for cheap looks before the rules that need a word
+        if any(word in lowered for word in ("clientid", "duid", "iaid", "client-id")):
+            text = _CLIENT_ID.sub(
+                lambda m: m.group("key") + self.token("ID", m.group("value")), text
+            )
         text = _GUID.sub(self._guid, text)
         text = redact_long_runs(text, self.token)
         if "@" in text:
             text = _EMAIL.sub(self._email, text)
-        if "tags" in text:
+        if '"tags"' in lowered:
             text = _TAGS.sub(self._tags, text)
-        text = _REVERSE_V4.sub(self._reverse_name, text)
+        if "in-addr.arpa" in lowered:
+            text = _REVERSE_V4.sub(self._reverse_name, text)
         text = _NAME.sub(self._name, text)
         text = self._learned(text)
         text = _NAME_CONTEXT.sub(self._name_in_context, text)
@@ -326,10 +353,13 @@ class Redactor:
         text = _IPV4.sub(self._ipv4, text)
         text = _IPV6.sub(self._ipv6, text)
         text = _MAC.sub(self._mac, text)
-        text = _MAC_KEYED.sub(lambda m: m.group("key") + self._mac_token(m.group("value")), text)
-        known = self._pattern("macs")
+        if "mac" in lowered:
+            text = _MAC_KEYED.sub(
+                lambda m: m.group("key") + self._mac_token(m.group("value")), text
+            )
+        known = self._finder("macs")
         if known is not None:
-            text = known.sub(lambda m: self._mac_token(m.group()), text)
+            text = known.sub(self._mac_token, text)
         return text
 
     def _learned(self, text: str) -> str:
@@ -341,48 +371,41 @@ class Redactor:
             ("names", "NAME"),
             ("users", "USER"),
         ):
-            pattern = self._pattern(which)
-            if pattern is not None:
-                text = pattern.sub(self._replacer(kind), text)
+            finder = self._finder(which)
+            if finder is not None:
+                text = finder.sub(self._replacer(kind), text)
         return text
 
-    def _replacer(self, kind: str) -> Callable[[re.Match[str]], str]:
-        return lambda match: self.token(kind, match.group(1))
+    def _replacer(self, kind: str) -> Callable[[str], str]:
+        return lambda word: self.token(kind, word)
 
-    def _pattern(self, which: str) -> re.Pattern[str] | None:
-        """The compiled alternation of one set of learned words (rebuilt after learning)."""
+    def _finder(self, which: str) -> WordFinder | None:
+        """The finder for one set of learned words (rebuilt after learning)."""
         if which not in self._compiled:
             self._compiled[which] = self._build(which)
         return self._compiled[which]
 
-    def _build(self, which: str) -> re.Pattern[str] | None:
+    def _build(self, which: str) -> WordFinder | None:
         # This machine's names stand inside resource names (`vm7_OsDisk_1`, `vm7-nic`), so
         # only a letter or digit around them ends the match; other hosts need a whole word.
         # Short names ("vm") are matched in their own case only, so that a "VM" in a
         # sentence stays readable; longer ones in any case, as DNS compares them.
-        words: list[str]
+        alnum, name, name_end = "[A-Za-z0-9]", r"[\w.-]", r"[\w-]"
         if which == "own":
-            words = [h for h in self._own_hosts if len(h) > SHORT_HOST]
-            template, flags = r"(?<![A-Za-z0-9])({})(?![A-Za-z0-9])", re.IGNORECASE
-        elif which == "hosts":
-            words = [h for h in self._hosts - self._own_hosts if len(h) > SHORT_HOST]
-            template, flags = r"(?<![\w.-])({})(?![\w-])", re.IGNORECASE
-        elif which == "short":
-            words = [h for h in self._hosts | self._own_hosts if len(h) <= SHORT_HOST]
-            template, flags = r"(?<![\w.-])({})(?![\w-])", re.RegexFlag(0)
-        elif which == "names":
-            words = sorted(self._names)
-            template, flags = r"(?<![A-Za-z0-9])({})(?![A-Za-z0-9])", re.IGNORECASE
-        elif which == "users":
-            words = sorted(self._users)
-            template, flags = r"(?<![A-Za-z0-9_.-])({})(?![A-Za-z0-9_-])", re.RegexFlag(0)
-        else:  # MACs in their compact form, wherever they stand (`RD000D3A4B5C6D`)
-            words = sorted(self._macs)
-            template, flags = "({})", re.IGNORECASE
-        if not words:
-            return None
-        alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        return re.compile(template.format(alternation), flags)
+            words = {h for h in self._own_hosts if len(h) > SHORT_HOST}
+            return _finder(words, True, alnum, alnum)
+        if which == "hosts":
+            words = {h for h in self._hosts - self._own_hosts if len(h) > SHORT_HOST}
+            return _finder(words, True, name, name_end)
+        if which == "short":
+            words = {h for h in self._hosts | self._own_hosts if len(h) <= SHORT_HOST}
+            return _finder(words, False, name, name_end)
+        if which == "names":
+            return _finder(self._names, True, alnum, alnum)
+        if which == "users":
+            return _finder(self._users, False, "[A-Za-z0-9_.-]", "[A-Za-z0-9_-]")
+        # MACs in their compact form, wherever they stand (`RD000D3A4B5C6D`)
+        return _finder(self._macs, True, "", "")
 
     def value(self, value: Any, where: str = "") -> Any:
         """A JSON-compatible value with every string redacted (mapping keys are ours: kept)."""
@@ -423,13 +446,30 @@ class Redactor:
 
     # -- one pattern each ---------------------------------------------------------------
 
-    def _percent_run(self, match: re.Match[str]) -> str:
-        run = match.group()
-        decoded = unquote(run)
-        if decoded == run:
-            return run
-        redacted = self._plain(decoded)
-        return redacted if redacted != decoded else run
+    def _percent_runs(self, text: str) -> str:
+        """Each run of URL characters that holds a percent escape, decoded and looked at;
+        written back decoded only when something in it was replaced."""
+        pieces: list[str] = []
+        done = 0
+        position = 0
+        while True:
+            escape = _PERCENT.search(text, position)
+            if escape is None:
+                break
+            start = escape.start()
+            while start > done and _url_char(text[start - 1]):
+                start -= 1
+            end = run_end(_URL_CHARS, text, escape.start())
+            run = text[start:end]
+            redacted = self._plain(unquote(run))
+            if redacted != unquote(run):
+                pieces += [text[done:start], redacted]
+                done = end
+            position = end
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
 
     def _guid(self, match: re.Match[str]) -> str:
         guid = match.group()
@@ -574,6 +614,28 @@ class Redactor:
             self._macs.add(compact)
             self._compiled.pop("macs", None)
         return self.token("MAC", value, compact)
+
+
+def _found(
+    patterns: Iterable[tuple[tuple[str, ...], re.Pattern[str]]], text: str, lowered: str
+) -> Iterator[str]:
+    """The first group of each match of each pattern whose words `lowered` holds."""
+    for needles, pattern in patterns:
+        if any(needle in lowered for needle in needles):
+            for match in pattern.finditer(text):
+                yield match.group(1)
+
+
+def _finder(
+    words: set[str], ignore_case: bool, not_before: str, not_after: str
+) -> WordFinder | None:
+    if not words:
+        return None
+    return WordFinder(words, ignore_case=ignore_case, not_before=not_before, not_after=not_after)
+
+
+def _url_char(char: str) -> bool:
+    return char.isalnum() or char in "_.~%-"
 
 
 def _report_strings(report: Report) -> Iterable[str]:
