@@ -445,6 +445,12 @@ def test_what_support_needs_is_kept(tmp_path: Path) -> None:
     assert "Admin.Password=REDACTED-SECRET-" in files["files/etc/waagent.conf"]
     assert "WALinuxAgent-2.14.0.1" in files["agent/waagent-version.txt"]
     assert "option unknown-245 a8:3f:81:10;" in files["files/var/lib/dhcp/dhclient.eth0.leases"]
+    # The report's check ids, statuses and titles are support's vocabulary: untouched.
+    report = json.loads(files["reports/168-63-129-16_test.json"])
+    expected = {r.check_id: (r.status.value, r.title) for r in lab_report().results}
+    assert {c["id"]: (c["status"], c["title"]) for c in report["checks"]} == expected
+    text = files["reports/168-63-129-16_test.txt"]
+    assert all(f"{check_id}" in text for check_id in expected)
 
 
 def test_no_redact_keeps_everything(tmp_path: Path) -> None:
