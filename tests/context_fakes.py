@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from wirecheck.checks.base import CheckContext, ResultBoard
+from wirecheck.checks.catalogue import load_all
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
 from wirecheck.system import CommandResult, System
 
@@ -55,7 +56,7 @@ class FakeMachine:
             return CommandResult(key, None, error=f"{argv[0]} is not installed")
         return answer(argv) if callable(answer) else answer
 
-    def system(self) -> System:
+    def system(self, platform: str = "linux") -> System:
         return System(
             read_text=self.read_text,
             run_command=self.run_command,
@@ -66,6 +67,7 @@ class FakeMachine:
             reverse_lookup=lambda _address: None,
             environ=dict(self.environ),
             list_dir=self.list_dir,
+            platform=platform,
         )
 
 
@@ -77,6 +79,7 @@ def context(
     results: Sequence[CheckResult] = (),
     planned: Sequence[str] = (),
     prepared: Mapping[str, object] | None = None,
+    platform: str = "linux",
 ) -> CheckContext:
     """A check context on `machine`; `results` are already on the board (and planned)."""
     board = ResultBoard()
@@ -85,9 +88,9 @@ def context(
     return CheckContext(
         config=config or RunConfig(),
         deadline=Deadline(timeout_s),
-        system=machine.system(),
+        system=machine.system(platform),
         board=board,
-        planned=frozenset([*planned, *(r.check_id for r in results)]),
+        specs={spec.id: spec for spec in load_all([*planned, *(r.check_id for r in results)])},
         prepared=dict(prepared or {}),
     )
 

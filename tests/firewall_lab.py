@@ -19,7 +19,7 @@ from pathlib import Path
 
 PLATFORM = "168.63.129.16"
 
-# The Linux guest agent's three rules (DESIGN 8), as it installs them with iptables.
+# The Linux guest agent's three rules, as it installs them with iptables.
 AGENT_IPTABLES = (
     f"-t security -A OUTPUT -d {PLATFORM}/32 -p tcp -m tcp --dport 53 -j ACCEPT",
     f"-t security -A OUTPUT -d {PLATFORM}/32 -p tcp -m owner --uid-owner 0 -j ACCEPT",

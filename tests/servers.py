@@ -44,6 +44,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from wirecheck.checks.catalogue import load_all
 from wirecheck.net.errors import TIMEOUT_ERRORS
 from wirecheck.platform.resolv import RESOLV_CONF
 from wirecheck.strenum import StrEnum
@@ -53,8 +54,8 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is new in 3.11
 
 HOST = "127.0.0.1"
-# The core probes these servers stand in for (issue 2); the catalogue has more checks.
-CORE_IDS = ("tcp-80", "tcp-32526", "wire-versions", "dns-udp", "dns-tcp", "dns-reverse")
+# The probes a test can point at servers on 127.0.0.1 (a trace needs a lab).
+CORE_IDS = tuple(spec.id for spec in load_all() if spec.probe and spec.probe != "trace")
 _POLL_S = 0.05  # how often idle loops look at the stop flag
 _JOIN_S = 2.0
 

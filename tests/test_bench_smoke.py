@@ -25,7 +25,14 @@ from tests.lab.labenv import lab_unavailable, machine_snapshot, package_root, un
 BENCH = package_root() / "scripts" / "bench"
 BENCH_LIMIT_S = 300  # a hang guard; --quick takes about 10 s
 SUMMARY_KEYS = {"wall_s", "cpu_s", "peak_rss_mib"}
-COMMAND_KEYS = {"python_startup", "version", "help", "lab_entry", "run_skip_trace"}
+COMMAND_KEYS = {
+    "python_startup",
+    "version",
+    "help",
+    "lab_entry",
+    "run_skip_trace",
+    "run_only_tcp80",
+}
 IMPORT_KEYS = {"cli", "run", "run_skip_trace"}
 
 
@@ -70,15 +77,20 @@ def test_parse_importtime_reads_every_line_and_depth() -> None:
 
 
 @pytest.mark.parametrize(
-    ("blackholed", "healthy", "version_s", "rss_mib", "met"),
+    ("blackholed", "healthy", "only_s", "version_s", "rss_mib", "met"),
     [
-        (0.18, 3.9, 0.05, 45.0, [True, True, True, True]),
-        (0.21, 4.1, 0.15, 80.0, [False, False, True, True]),  # limits are inclusive
-        (0.25, 9.3, 0.2, 81.0, [False, False, False, False]),
+        (0.18, 2.9, 0.12, 0.05, 45.0, [True, True, True, True, True]),
+        (0.20, 3.0, 0.15, 0.15, 80.0, [True, True, True, True, True]),  # limits are inclusive
+        (0.25, 9.3, 0.2, 0.2, 81.0, [False, False, False, False, False]),
     ],
 )
 def test_targets_compare_medians_with_the_issue(
-    blackholed: float, healthy: float, version_s: float, rss_mib: float, met: list[bool]
+    blackholed: float,
+    healthy: float,
+    only_s: float,
+    version_s: float,
+    rss_mib: float,
+    met: list[bool],
 ) -> None:
     scenarios = {
         "drop-32526-upstream": {"ratio": {"wall": blackholed}},
@@ -87,24 +99,25 @@ def test_targets_compare_medians_with_the_issue(
     commands = {
         "version": bench.Summary(version_s, version_s, 13.0),
         "run_skip_trace": bench.Summary(0.4, 0.4, rss_mib),
+        "run_only_tcp80": bench.Summary(only_s, only_s, 20.0),
     }
     found = bench.targets(scenarios, commands)
-    assert [t.measured for t in found] == [blackholed, healthy, version_s, rss_mib]
+    assert [t.measured for t in found] == [blackholed, healthy, only_s, version_s, rss_mib]
     assert [t.met for t in found] == met
 
 
 def test_targets_are_not_judged_when_a_run_failed() -> None:
     found = bench.targets({"healthy": {"ratio": {"wall": 1.0}}}, {})
-    assert [t["met"] for t in bench.judged(found, [])] == [None, True, None, None]
+    assert [t["met"] for t in bench.judged(found, [])] == [None, True, None, None, None]
     failed = bench.judged(found, ["healthy-wirecheck-1: exit code 3"])
-    assert [t["met"] for t in failed] == [None] * 4
+    assert [t["met"] for t in failed] == [None] * 5
     assert failed[1]["measured"] == 1.0  # the figure is still shown
 
 
 def test_targets_not_measured_are_none() -> None:
     found = bench.targets({}, {})
-    assert [t.measured for t in found] == [None] * 4
-    assert [t.met for t in found] == [None] * 4
+    assert [t.measured for t in found] == [None] * 5
+    assert [t.met for t in found] == [None] * 5
 
 
 def _unavailable() -> str | None:
@@ -223,7 +236,7 @@ def test_quick_times_the_commands_and_imports(quick_run: tuple[Any, dict[str, An
 def test_quick_prints_the_targets(quick_run: tuple[Any, dict[str, Any]]) -> None:
     proc, result = quick_run
     by_name = {t["name"]: t for t in result["targets"]}
-    assert len(by_name) == 4
+    assert len(by_name) == 5
     for target in by_name.values():
         assert set(target) == {"name", "rule", "limit", "unit", "measured", "met"}
     blackholed = next(t for t in result["targets"] if t["name"].startswith("blackholed"))
@@ -231,6 +244,6 @@ def test_quick_prints_the_targets(quick_run: tuple[Any, dict[str, Any]]) -> None
     healthy = next(t for t in result["targets"] if t["name"].startswith("healthy"))
     assert healthy["measured"] == pytest.approx(result["scenarios"][0]["ratio"]["wall"])
     assert isinstance(healthy["met"], bool)
-    assert "targets (issue 7)" in proc.stdout
+    assert "targets (issues 7 and 10)" in proc.stdout
     assert "healthy" in proc.stdout
     assert "written:" in proc.stdout

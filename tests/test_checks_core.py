@@ -23,9 +23,9 @@ from tests.servers import (
     fake_system,
     refusing_port,
 )
-from wirecheck.checks import ALL_CHECKS, BY_ID, select
 from wirecheck.checks.base import CheckContext, Outcome
-from wirecheck.checks.dns_checks import dns_question
+from wirecheck.checks.catalogue import load, load_all, select
+from wirecheck.checks.dns import dns_question
 from wirecheck.checks.tcp import connect_fix
 from wirecheck.errors import UsageError
 from wirecheck.model import Deadline, Ports, RunConfig, Status
@@ -33,6 +33,8 @@ from wirecheck.net.errors import NetOutcome
 from wirecheck.system import SocketFactory, System
 
 OWN_NAME = "vm1.abc.internal.cloudapp.net"
+
+ALL_CHECKS = load_all()
 
 
 def run(
@@ -53,7 +55,7 @@ def run(
         dns_name=dns_name,
     )
     ctx = CheckContext(config, Deadline(timeout_s), system or fake_system())
-    return BY_ID[check_id].run(ctx)
+    return load(check_id).run(ctx)
 
 
 @pytest.fixture

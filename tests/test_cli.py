@@ -28,12 +28,13 @@ from tests.servers import (
     refusing_port,
 )
 from wirecheck import __version__
-from wirecheck.checks import ALL_CHECKS, BY_ID
+from wirecheck.checks.catalogue import IDS, load_all
 from wirecheck.cli import Seams, app
 from wirecheck.platform.azure import AZURE_ASSET_TAG
 from wirecheck.system import SocketFactory, System
 
 OWN_NAME = "vm1.abc.internal.cloudapp.net"
+ALL_CHECKS = load_all()
 ALL_IDS = [spec.id for spec in ALL_CHECKS]
 CORE = list(CORE_IDS)
 
@@ -288,7 +289,7 @@ def test_unknown_ids_exit_3_with_a_clear_message(healthy: Lab, option: str) -> N
     result = healthy.invoke(option, "tcp-80,tcp-81,dns")
     assert result.exit_code == 3
     assert "unknown check id(s): dns, tcp-81" in result.stderr
-    assert f"known: {', '.join(BY_ID)}" in result.stderr
+    assert f"known: {', '.join(IDS)}" in result.stderr
     assert not healthy.output_dir.exists()  # nothing ran, nothing written
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tests.servers import FakeHttpServer, HttpMode
-from wirecheck.checks import BY_ID
+from wirecheck.checks.catalogue import load
 from wirecheck.console import diagnosis, results_table
 from wirecheck.model import Cause, CheckResult, Report, Status
 
@@ -34,7 +34,7 @@ def _terminal() -> tuple[Console, io.StringIO]:
 def test_a_finding_is_shown_as_plain_text_not_markup() -> None:
     console, out = _terminal()
     result = CheckResult("wire-versions", "WireServer", Status.FAIL, f"HTTP 500 {HOSTILE}")
-    console.print(results_table([result], [BY_ID["wire-versions"]]))
+    console.print(results_table([result], [load("wire-versions")]))
     console.print(diagnosis(Report("127.0.0.1", 0.0, 1.0, (result,), (Cause(HOSTILE, "f"),))))
     shown = out.getvalue()
     assert "[/x] [bold]not markup[/bold]" in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pytest
@@ -9,15 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import fixture_text
-from tests.context_fakes import FakeMachine, context, ok, result
+from tests.context_fakes import FakeMachine, context, ok
 from wirecheck.checks.endpoint import run_endpoint
+from wirecheck.checks.fetch import Fetch
 from wirecheck.checks.guest_agent import (
     agent_process,
     parse_systemctl_show,
     run_guest_agent,
     split_cmdline,
 )
-from wirecheck.model import Status
+from wirecheck.checks.wire import WireFacts
+from wirecheck.model import CheckResult, Status
+from wirecheck.net.errors import NetOutcome
 from wirecheck.system import CommandResult
 
 WS = "168.63.129.16"
@@ -37,9 +41,7 @@ def _lease_machine(leases: str, **files: str) -> FakeMachine:
 
 
 def test_option_245_is_the_target() -> None:
-    outcome = run_endpoint(
-        context(_lease_machine(fixture_text("dhclient.leases"))), "linux", lambda: NOW
-    )
+    outcome = run_endpoint(context(_lease_machine(fixture_text("dhclient.leases"))), lambda: NOW)
     assert outcome.status is Status.OK
     assert outcome.finding == (
         f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS}); "
@@ -51,7 +53,7 @@ def test_option_245_is_the_target() -> None:
 
 def test_a_lease_naming_another_endpoint_warns() -> None:
     other = fixture_text("dhclient.leases").replace("a8:3f:81:10", "a:1:0:63")
-    outcome = run_endpoint(context(_lease_machine(other)), "linux", lambda: NOW)
+    outcome = run_endpoint(context(_lease_machine(other)), lambda: NOW)
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith(
         f"the guest agent would look for WireServer at 10.1.0.99, not at the target {WS}"
@@ -69,21 +71,21 @@ def test_a_bug_in_the_lease_scan_surfaces_as_itself(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr("wirecheck.checks.endpoint.scan_leases", broken)
     with pytest.raises(KeyError, match="lease field"):
-        run_endpoint(context(_lease_machine("")), "linux", lambda: NOW)
+        run_endpoint(context(_lease_machine("")), lambda: NOW)
 
 
 def test_a_stale_cached_endpoint_warns() -> None:
     machine = _lease_machine(
         fixture_text("dhclient.leases"), **{"/var/lib/waagent/WireServerEndpoint": "10.0.0.9\n"}
     )
-    outcome = run_endpoint(context(machine), "linux", lambda: NOW)
+    outcome = run_endpoint(context(machine), lambda: NOW)
     assert outcome.status is Status.WARN
     assert outcome.evidence["agent_would_use"] == "10.0.0.9"
     assert outcome.fix and "delete it and restart the agent" in outcome.fix
 
 
 def test_no_endpoint_anywhere_warns_with_the_fallback() -> None:
-    outcome = run_endpoint(context(FakeMachine()), "linux", lambda: NOW)
+    outcome = run_endpoint(context(FakeMachine()), lambda: NOW)
     assert outcome.status is Status.WARN
     assert f"the agent falls back to {WS}" in outcome.finding
     assert outcome.evidence["leases"] == []
@@ -91,15 +93,13 @@ def test_no_endpoint_anywhere_warns_with_the_fallback() -> None:
 
 def test_only_expired_leases_count_as_none() -> None:
     later = datetime(2200, 1, 1, tzinfo=timezone.utc)
-    outcome = run_endpoint(
-        context(_lease_machine(fixture_text("dhclient.leases"))), "linux", lambda: later
-    )
+    outcome = run_endpoint(context(_lease_machine(fixture_text("dhclient.leases"))), lambda: later)
     assert outcome.status is Status.WARN
     assert outcome.evidence["expired_leases_ignored"] == 2
 
 
 def test_endpoint_is_skipped_on_windows() -> None:
-    assert run_endpoint(context(FakeMachine()), "win32").status is Status.SKIP
+    assert run_endpoint(context(FakeMachine(), platform="win32")).status is Status.SKIP
 
 
 # ---------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_parse_systemctl_show_blocks() -> None:
 
 
 def test_running_agent_with_recent_errors_warns_with_the_last_one() -> None:
-    outcome = run_guest_agent(context(_agent_machine()), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(_agent_machine()), lambda: NOW)
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith(
         "walinuxagent.service 2.14.0.1 is running; 4 connectivity error(s) in its log in the last "
@@ -172,7 +172,7 @@ def test_running_agent_with_recent_errors_warns_with_the_last_one() -> None:
 
 def test_old_errors_are_history() -> None:
     later = datetime(2026, 10, 9, tzinfo=timezone.utc)
-    outcome = run_guest_agent(context(_agent_machine()), "linux", lambda: later)
+    outcome = run_guest_agent(context(_agent_machine()), lambda: later)
     assert outcome.status is Status.OK
     assert "no recent connectivity errors in its log (older errors: 4" in outcome.finding
 
@@ -180,7 +180,7 @@ def test_old_errors_are_history() -> None:
 def test_installed_but_stopped() -> None:
     machine = _agent_machine()
     machine.commands[SHOW] = ok(_show(agent="failed"))
-    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(machine), lambda: NOW)
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith("the guest agent is installed but not running (failed)")
     assert outcome.fix and "systemctl start walinuxagent.service" in outcome.fix
@@ -190,7 +190,7 @@ def test_not_installed_is_a_skip() -> None:
     machine = FakeMachine(
         commands={SHOW: ok(_show().replace("LoadState=loaded", "LoadState=not-found"))}
     )
-    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(machine), lambda: NOW)
     assert outcome.status is Status.SKIP
 
 
@@ -201,7 +201,7 @@ def test_guest_proxy_agent_says_the_trace_is_the_path_evidence() -> None:
         "proxy-agent-status.json"
     )
     later = datetime(2026, 10, 9, tzinfo=timezone.utc)
-    outcome = run_guest_agent(context(machine), "linux", lambda: later)
+    outcome = run_guest_agent(context(machine), lambda: later)
     assert outcome.status is Status.OK
     assert "a TCP connect to 80/32526 may end at its local listener" in outcome.finding
     gpa = outcome.evidence["guest_proxy_agent"]
@@ -209,9 +209,11 @@ def test_guest_proxy_agent_says_the_trace_is_the_path_evidence() -> None:
 
 
 def test_reply_header_alone_reveals_the_guest_proxy_agent() -> None:
-    wire = result("wire-versions", Status.OK, guest_proxy_agent_header=True)
+    fetch = Fetch("http://x/", NetOutcome.CONNECTED, 1.0, True, http_status=200)
+    facts = WireFacts(dataclasses.replace(fetch, proxy_agent_header=True))
+    wire = CheckResult("wire-versions", "w", Status.OK, "ok", facts.evidence(), facts=facts)
     ctx = context(_agent_machine(), results=[wire])
-    outcome = run_guest_agent(ctx, "linux", lambda: datetime(2026, 10, 9, tzinfo=timezone.utc))
+    outcome = run_guest_agent(ctx, lambda: datetime(2026, 10, 9, tzinfo=timezone.utc))
     assert "the trace rows are the path evidence" in outcome.finding
     assert outcome.evidence["guest_proxy_agent"]["reply_header_seen"] is True
 
@@ -229,7 +231,7 @@ def test_without_systemd_the_process_is_found_in_proc() -> None:
             "/proc/80/cmdline": "",  # a kernel thread
         },
     )
-    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(machine), lambda: NOW)
     assert outcome.status is Status.OK
     assert outcome.evidence["processes"] == ["python3 -u /usr/sbin/waagent -daemon"]
     assert outcome.evidence["log"].startswith("/var/log/waagent.log")
@@ -244,14 +246,14 @@ def test_a_process_that_only_mentions_waagent_is_no_agent() -> None:
             "/proc/79/cmdline": "tail\0-f\0/var/log/waagent.log\0",
         },
     )
-    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(machine), lambda: NOW)
     assert outcome.status is Status.SKIP
     assert "processes" not in outcome.evidence
 
 
 def test_config_alone_is_installed_but_not_running() -> None:
     machine = FakeMachine(dirs={"/proc": []}, files={"/etc/waagent.conf": "OS.EnableFirewall=y\n"})
-    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(machine), lambda: NOW)
     assert outcome.status is Status.WARN
     assert outcome.finding == (
         "the guest agent is installed but not running (/etc/waagent.conf is there, no "
@@ -263,7 +265,7 @@ def test_a_guest_proxy_agent_process_is_not_the_guest_agent() -> None:
     machine = FakeMachine(
         dirs={"/proc": ["90"]}, files={"/proc/90/cmdline": "/usr/sbin/azure-proxy-agent\0"}
     )
-    outcome = run_guest_agent(context(machine), "linux", lambda: NOW)
+    outcome = run_guest_agent(context(machine), lambda: NOW)
     assert outcome.status is Status.SKIP  # the Linux agent itself is not there
     assert "the trace rows are the path evidence" in outcome.finding
     assert outcome.evidence["guest_proxy_agent_processes"] == ["/usr/sbin/azure-proxy-agent"]
@@ -351,7 +353,7 @@ def test_windows_services() -> None:
             ]
         )
     )
-    outcome = run_guest_agent(context(running), "win32")
+    outcome = run_guest_agent(context(running, platform="win32"))
     assert outcome.status is Status.OK
     assert outcome.evidence["GuestProxyAgent"] == "not installed"
     stopped = FakeMachine(
@@ -363,7 +365,7 @@ def test_windows_services() -> None:
             ]
         )
     )
-    outcome = run_guest_agent(context(stopped), "win32")
+    outcome = run_guest_agent(context(stopped, platform="win32"))
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith("not running: RdAgent")
     assert "local listener" in outcome.finding

@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 from tests.conftest import fixture_text
 from tests.context_fakes import FakeMachine, context, failed, ok, result
 from wirecheck.checks.base import Outcome
+from wirecheck.checks.catalogue import load_all
 from wirecheck.checks.firewall import assess, flows, prepare_firewall, run_firewall
 from wirecheck.model import RunConfig, Status
-from wirecheck.platform.firewall import Snapshot, parse_iptables_save
+from wirecheck.platform.firewall.model import Snapshot
+from wirecheck.platform.firewall.parsers import parse_iptables_save
 from wirecheck.system import CommandResult
 
 WS = "168.63.129.16"
@@ -35,7 +37,7 @@ def _assess(
     return assess(
         _snapshot(before) if before is not None else None,
         _snapshot(after),
-        flows(RunConfig()),
+        flows(load_all(), RunConfig()),
         set(failed_ids),
         set(ran),
         WS,
@@ -156,14 +158,14 @@ def test_run_with_the_prepared_snapshot_and_probe_results() -> None:
             ("nft", "-j", "list", "ruleset"): ok('{"nftables": []}'),
         }
     )
-    before = prepare_firewall(context(machine), "linux")
+    before = prepare_firewall(context(machine))
     assert before is not None and before.sources == ("iptables-save -c", "nft -j list ruleset")
     ctx = context(
         machine,
         results=[result("tcp-32526", Status.FAIL, outcome="timeout")],
         prepared={"firewall": before},
     )
-    outcome = run_firewall(ctx, "linux")
+    outcome = run_firewall(ctx)
     assert outcome.status is Status.FAIL
     assert PORT_RULE in outcome.finding
     assert machine.ran.count(("iptables-save", "-c")) == 2
@@ -177,7 +179,7 @@ def test_missing_tools_are_notes_and_list_fallback() -> None:
             for t in ("raw", "mangle", "nat", "filter", "security")
         }
     )
-    outcome = run_firewall(context(machine), "linux")
+    outcome = run_firewall(context(machine))
     assert outcome.status is Status.OK
     assert outcome.evidence["read"] == ["iptables -L -nxv"]
     assert outcome.evidence["notes"] == ["nft: nft is not installed: no nftables rules read"]
@@ -196,7 +198,7 @@ def test_nothing_readable_is_a_skip_with_the_reason() -> None:
             ("nft", "-j", "list", "ruleset"): failed("Error: Operation not permitted"),
         },
     )
-    outcome = run_firewall(context(machine), "linux")
+    outcome = run_firewall(context(machine))
     assert outcome.status is Status.SKIP
     assert "permission denied (reading firewall rules needs root)" in outcome.finding
     # firewalld's direct.xml is readable by anyone, but it is not the rules in force.
@@ -205,8 +207,8 @@ def test_nothing_readable_is_a_skip_with_the_reason() -> None:
         commands=machine.commands,
         files={"/etc/firewalld/direct.xml": "<?xml version='1.0'?><direct/>"},
     )
-    assert run_firewall(context(with_direct), "linux").status is Status.SKIP
-    bare = run_firewall(context(FakeMachine()), "linux")
+    assert run_firewall(context(with_direct)).status is Status.SKIP
+    bare = run_firewall(context(FakeMachine()))
     assert bare.status is Status.SKIP
     assert "iptables is not installed" in bare.finding and "nft is not installed" in bare.finding
 
@@ -218,7 +220,7 @@ def test_nft_tables_of_iptables_nft_are_listed_once() -> None:
             ("nft", "-j", "list", "ruleset"): ok(fixture_text("lab-nft-of-iptables.json")),
         }
     )
-    outcome = run_firewall(context(machine), "linux")
+    outcome = run_firewall(context(machine))
     sources = {r["source"] for r in outcome.evidence["rules"]}
     assert sources == {"iptables"}
 
@@ -237,13 +239,13 @@ def test_native_nft_and_iptables_side_by_side() -> None:
             ),
         }
     )
-    before = prepare_firewall(context(machine), "linux")
+    before = prepare_firewall(context(machine))
     ctx = context(
         machine,
         results=[result("tcp-32526", Status.FAIL, outcome="timeout"), result("dns-udp", Status.OK)],
         prepared={"firewall": before},
     )
-    outcome = run_firewall(ctx, "linux")
+    outcome = run_firewall(ctx)
     assert outcome.status is Status.FAIL
     assert outcome.fix and "`nft delete rule inet custom out handle 4`" in outcome.fix
     assert outcome.evidence["agent_firewall"] == "nftables table ip walinuxagent"
@@ -252,9 +254,11 @@ def test_native_nft_and_iptables_side_by_side() -> None:
 def test_windows_block_rule_matching_a_failed_probe_fails() -> None:
     cmd = ("netsh", "advfirewall", "firewall", "show", "rule", "name=all", "verbose")
     machine = FakeMachine(commands={cmd: ok(fixture_text("windows-netsh-firewall-rules.txt"))})
-    assert prepare_firewall(context(machine), "win32") is None
-    failed_ctx = context(machine, results=[result("tcp-32526", Status.FAIL, outcome="timeout")])
-    outcome = run_firewall(failed_ctx, "win32")
+    assert prepare_firewall(context(machine, platform="win32")) is None
+    failed_ctx = context(
+        machine, results=[result("tcp-32526", Status.FAIL, outcome="timeout")], platform="win32"
+    )
+    outcome = run_firewall(failed_ctx)
     assert outcome.status is Status.FAIL
     assert 'Windows Firewall rule `"Block WireServer host plugin"' in outcome.finding
     assert outcome.fix and "enable=no" in outcome.fix
@@ -263,5 +267,6 @@ def test_windows_block_rule_matching_a_failed_probe_fails() -> None:
         results=[
             result(i, Status.OK) for i in ("tcp-32526", "dns-udp", "dns-reverse", "trace-32526")
         ],
+        platform="win32",
     )
-    assert run_firewall(healthy, "win32").status is Status.OK
+    assert run_firewall(healthy).status is Status.OK

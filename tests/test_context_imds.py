@@ -10,8 +10,7 @@ from tests.context_fakes import FakeMachine, context
 from tests.servers import HOST, BlackholePort, ErrnoSocket, FakeHttpServer, HttpMode, refusing_port
 from wirecheck.checks.imds import run_imds
 from wirecheck.model import Ports, RunConfig, Status
-from wirecheck.platform.imds import outbound_public_ip, parse_network
-from wirecheck.primary_nic import ImdsNic
+from wirecheck.platform.imds import ImdsNic, outbound_public_ip, parse_network
 
 NETWORK = fixture_bytes("imds-network.json")
 
@@ -49,7 +48,7 @@ def test_outbound_public_ip_follows_the_default_route_nic() -> None:
 
 def test_answer_with_nics_and_outbound_ip_directly_with_the_header() -> None:
     with FakeHttpServer(HttpMode.VERSIONS, body=NETWORK) as server:
-        outcome = run_imds(context(_machine(), _config(server.port)), "linux")
+        outcome = run_imds(context(_machine(), _config(server.port)))
     assert outcome.status is Status.OK
     assert outcome.evidence["nics"] == [
         {"mac": "000D3A4B5C6D", "private_ipv4": ["10.1.0.4"], "public_ipv4": ["20.51.7.193"]},
@@ -69,13 +68,13 @@ def test_proxy_agent_header_is_recorded() -> None:
     with FakeHttpServer(
         HttpMode.VERSIONS, body=NETWORK, extra_headers={"x-ms-azure-host-authorization": "x"}
     ) as server:
-        outcome = run_imds(context(_machine(), _config(server.port)), "linux")
+        outcome = run_imds(context(_machine(), _config(server.port)))
     assert outcome.evidence["guest_proxy_agent_header"] is True
 
 
 def test_refused_is_a_quick_warning_naming_a_local_rule() -> None:
     started = time.monotonic()
-    outcome = run_imds(context(_machine(), _config(refusing_port())), "linux")
+    outcome = run_imds(context(_machine(), _config(refusing_port())))
     assert time.monotonic() - started < 0.5
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith("IMDS is not reachable: refused")
@@ -85,7 +84,7 @@ def test_refused_is_a_quick_warning_naming_a_local_rule() -> None:
 def test_blocked_locally() -> None:
     machine = _machine()
     machine.socket_factory = lambda *_a: ErrnoSocket(errno.EPERM, immediate=True)
-    outcome = run_imds(context(machine, _config(80)), "linux")
+    outcome = run_imds(context(machine, _config(80)))
     assert outcome.status is Status.WARN
     assert outcome.evidence["outcome"] == "blocked"
 
@@ -93,7 +92,7 @@ def test_blocked_locally() -> None:
 def test_blackholed_ends_at_the_deadline() -> None:
     with BlackholePort() as hole:
         started = time.monotonic()
-        outcome = run_imds(context(_machine(), _config(hole.port), timeout_s=0.6), "linux")
+        outcome = run_imds(context(_machine(), _config(hole.port), timeout_s=0.6))
         took = time.monotonic() - started
     assert 0.5 <= took < 0.9
     assert outcome.status is Status.WARN
@@ -103,22 +102,22 @@ def test_blackholed_ends_at_the_deadline() -> None:
 
 def test_http_error_and_garbage_are_warnings() -> None:
     with FakeHttpServer(HttpMode.HTTP_500) as server:
-        outcome = run_imds(context(_machine(), _config(server.port)), "linux")
+        outcome = run_imds(context(_machine(), _config(server.port)))
     assert (outcome.status, outcome.finding) == (
         Status.WARN,
         "IMDS answered HTTP 500 Internal Server Error",
     )
     with FakeHttpServer(HttpMode.GARBAGE) as server:
-        outcome = run_imds(context(_machine(), _config(server.port)), "linux")
+        outcome = run_imds(context(_machine(), _config(server.port)))
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith("the IMDS network answer is not JSON")
     with FakeHttpServer(HttpMode.SILENT) as server:
-        outcome = run_imds(context(_machine(), _config(server.port), timeout_s=0.4), "linux")
+        outcome = run_imds(context(_machine(), _config(server.port), timeout_s=0.4))
     assert outcome.status is Status.WARN and "no complete answer" in outcome.finding
 
 
 def test_the_real_imds_is_never_asked_for_another_target() -> None:
     machine = _machine()
-    outcome = run_imds(context(machine, RunConfig(target=HOST)), "linux")
+    outcome = run_imds(context(machine, RunConfig(target=HOST)))
     assert outcome.status is Status.SKIP
     assert "this run targets 127.0.0.1" in outcome.finding

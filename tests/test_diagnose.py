@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,37 +11,35 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import facts
+from tests.facts import WS, row
+from wirecheck.checks.firewall import FirewallFacts
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Status
+from wirecheck.net.traceroute.hops import HopKind
 
-WS = "168.63.129.16"
 OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
 PORT_RULE = f"-A OUTPUT -d {WS}/32 -p tcp -m tcp --dport 32526 -j DROP"
-DIRECT = [{"ttl": 1, "address": WS, "kind": "target", "rtts_ms": [0.4]}]
-TIMEOUT: dict[str, Any] = {"outcome": "timeout", "errno": "ETIMEDOUT (Connection timed out)"}
-
-
-def _row(check_id: str, status: Status, finding: str, **evidence: Any) -> CheckResult:
-    return CheckResult(check_id, f"title of {check_id}", status, finding, evidence, fix=None)
+_row = row
 
 
 def healthy() -> dict[str, CheckResult]:
     rows = [
-        _row("tcp-80", OK, "connected", target=f"{WS}:80", outcome="connected"),
-        _row("tcp-32526", OK, "connected", target=f"{WS}:32526", outcome="connected"),
-        _row("wire-versions", OK, "HTTP 200", outcome="connected", http_status=200),
-        _row("dns-udp", OK, "answered", outcome="connected"),
-        _row("dns-tcp", OK, "answered", outcome="connected"),
-        _row("dns-reverse", OK, "no reverse name"),
-        _row("trace-80", OK, "hop 1", target=f"{WS}:80", hops=DIRECT),
-        _row("trace-32526", OK, "hop 1", target=f"{WS}:32526", hops=DIRECT),
-        _row("egress-nic", OK, "eth0", primary_nic="eth0", leaves_by="eth0"),
-        _row("privileges", OK, "root", root=True),
+        _row("tcp-80", OK, "connected", facts.connect(80)),
+        _row("tcp-32526", OK, "connected", facts.connect(32526)),
+        _row("wire-versions", OK, "HTTP 200", facts.wire()),
+        _row("dns-udp", OK, "answered", facts.dns("udp")),
+        _row("dns-tcp", OK, "answered", facts.dns("tcp")),
+        _row("dns-reverse", OK, "no reverse name", facts.reverse()),
+        _row("trace-80", OK, "hop 1", facts.trace(80, facts.DIRECT)),
+        _row("trace-32526", OK, "hop 1", facts.trace(32526, facts.DIRECT)),
+        _row("egress-nic", OK, "eth0", facts.egress("eth0", "eth0")),
+        _row("privileges", OK, "root", facts.privileges(True)),
         _row("proxy", OK, "no proxy"),
-        _row("firewall", OK, "no rule", counted=[], agent_firewall=None),
-        _row("endpoint", OK, "ok", target=WS, agent_would_use=WS),
+        _row("firewall", OK, "no rule", facts.firewall()),
+        _row("endpoint", OK, "ok", facts.endpoint()),
         _row("guest-agent", OK, "running"),
-        _row("imds", OK, "answered", nics=[]),
+        _row("imds", OK, "answered", facts.imds()),
     ]
     return {r.check_id: r for r in rows}
 
@@ -52,25 +51,40 @@ def run(**changes: CheckResult) -> list[Any]:
 
 
 def timeout(check_id: str, port: int) -> CheckResult:
-    return _row(check_id, FAIL, "timed out", target=f"{WS}:{port}", **TIMEOUT)
+    return _row(check_id, FAIL, "timed out", facts.connect(port, "timeout"))
 
+
+def no_answer(check_id: str, port: int, finding: str = "nothing answered") -> CheckResult:
+    return _row(check_id, FAIL, finding, facts.trace(port))
+
+
+WIRE_TIMEOUT = _row(
+    "wire-versions", FAIL, "could not connect", facts.wire("timeout", connected=False)
+)
 
 NON_ROOT = {
     "privileges": _row(
         "privileges",
         WARN,
         "not root",
-        root=False,
-        user="alice",
-        agent_firewall="enabled",
-        agent_firewall_source="/etc/waagent.conf: OS.EnableFirewall=not set (default y)",
+        facts.privileges(
+            False,
+            "alice",
+            "enabled",
+            "/etc/waagent.conf: OS.EnableFirewall=not set (default y)",
+        ),
     ),
     "tcp-80": timeout("tcp-80", 80),
     "tcp-32526": timeout("tcp-32526", 32526),
-    "wire-versions": _row("wire-versions", FAIL, "could not connect", outcome="timeout"),
-    "trace-80": _row("trace-80", FAIL, "nothing answered", target=f"{WS}:80", hops=[]),
-    "trace-32526": _row("trace-32526", FAIL, "nothing answered", target=f"{WS}:32526", hops=[]),
-    "firewall": _row("firewall", SKIP, "no firewall rules could be read: permission denied"),
+    "wire-versions": WIRE_TIMEOUT,
+    "trace-80": no_answer("trace-80", 80),
+    "trace-32526": no_answer("trace-32526", 32526),
+    "firewall": _row(
+        "firewall",
+        SKIP,
+        "no firewall rules could be read: permission denied",
+        FirewallFacts((), ("permission denied",), readable=False),
+    ),
 }
 
 
@@ -79,20 +93,12 @@ def counted_rule(probes: list[str], packets: int = 3) -> CheckResult:
         "firewall",
         FAIL,
         f"iptables rule `{PORT_RULE}` (filter/OUTPUT) counted {packets} packets",
-        counted=[
-            {
-                "source": "iptables",
-                "table": "filter",
-                "chain": "OUTPUT",
-                "rule": PORT_RULE,
-                "verdict": "DROP",
-                "packets_during_probes": packets,
-                "probes": probes,
-                "agent": False,
-                "remove": f"iptables -t filter -D {PORT_RULE.removeprefix('-A ')}",
-            }
-        ],
+        facts.firewall(facts.counted_rule(PORT_RULE, probes, packets)),
     )
+
+
+def dns_down(transport: str, outcome: str = "timeout") -> CheckResult:
+    return _row(f"dns-{transport}", FAIL, "timed out", facts.dns(transport, outcome))
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ CASES = [
         "a named local rule",
         {
             "tcp-32526": timeout("tcp-32526", 32526),
-            "trace-32526": _row("trace-32526", FAIL, "EPERM", target=f"{WS}:32526", hops=[]),
+            "trace-32526": no_answer("trace-32526", 32526, "EPERM"),
             "firewall": counted_rule(["tcp-32526", "trace-32526"]),
         },
         f"TCP 32526 times out: iptables rule `{PORT_RULE}` (filter/OUTPUT) counted 3 packet(s)",
@@ -129,8 +135,8 @@ CASES = [
         {
             "tcp-80": timeout("tcp-80", 80),
             "tcp-32526": timeout("tcp-32526", 32526),
-            "wire-versions": _row("wire-versions", FAIL, "could not connect", outcome="timeout"),
-            "trace-80": _row("trace-80", FAIL, "nothing answered", target=f"{WS}:80", hops=[]),
+            "wire-versions": WIRE_TIMEOUT,
+            "trace-80": no_answer("trace-80", 80),
         },
         "TCP 80 and 32526 time out and no local rule counted the packets: they are dropped "
         "after leaving the VM",
@@ -142,11 +148,7 @@ CASES = [
         {
             "tcp-80": timeout("tcp-80", 80),
             "trace-80": _row(
-                "trace-80",
-                FAIL,
-                "never answered",
-                target=f"{WS}:80",
-                hops=[{"ttl": 1, "address": "10.1.0.100", "kind": "router"}],
+                "trace-80", FAIL, "never answered", facts.trace(80, [(1, "10.1.0.100", "router")])
             ),
         },
         "TCP 80 times out: packets get past hop 1 (10.1.0.100) and are dropped after it",
@@ -154,17 +156,15 @@ CASES = [
     ),
     Case(
         "refused",
-        {"tcp-80": _row("tcp-80", FAIL, "refused", target=f"{WS}:80", outcome="refused")},
+        {"tcp-80": _row("tcp-80", FAIL, "refused", facts.connect(80, "refused"))},
         "TCP 80 is refused: something answers with a reset",
         ("tcp-80",),
     ),
     Case(
         "blocked locally, rules unreadable",
         {
-            "tcp-32526": _row(
-                "tcp-32526", FAIL, "blocked", target=f"{WS}:32526", outcome="blocked"
-            ),
-            "firewall": _row("firewall", SKIP, "no firewall rules could be read"),
+            "tcp-32526": _row("tcp-32526", FAIL, "blocked", facts.connect(32526, "blocked")),
+            "firewall": NON_ROOT["firewall"],
         },
         "TCP 32526 is blocked locally (EPERM): the kernel refused to send, so a local firewall "
         "rule forbids it.",
@@ -183,14 +183,14 @@ CASES = [
     ),
     Case(
         "DNS over UDP blocked",
-        {"dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout")},
+        {"dns-udp": dns_down("udp")},
         f"DNS over UDP 53 to {WS} times out while TCP works: UDP port 53 is blocked",
         ("dns-udp",),
         "Allow UDP port 53",
     ),
     Case(
         "DNS over TCP blocked",
-        {"dns-tcp": _row("dns-tcp", FAIL, "refused", outcome="refused")},
+        {"dns-tcp": dns_down("tcp", "refused")},
         f"DNS over TCP 53 to {WS} is refused while UDP works",
         ("dns-tcp",),
         "Allow TCP port 53",
@@ -198,16 +198,23 @@ CASES = [
     Case(
         "DNS down on both",
         {
-            "dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout"),
-            "dns-tcp": _row("dns-tcp", FAIL, "timed out", outcome="timeout"),
-            "dns-reverse": _row("dns-reverse", FAIL, "no resolver answered"),
+            "dns-udp": dns_down("udp"),
+            "dns-tcp": dns_down("tcp"),
+            "dns-reverse": _row("dns-reverse", FAIL, "no resolver answered", facts.reverse()),
         },
         f"DNS to {WS} fails over UDP and TCP (timeout, timeout)",
         ("dns-udp", "dns-tcp", "dns-reverse"),
     ),
     Case(
         "a PTR record",
-        {"dns-reverse": _row("dns-reverse", WARN, f"{WS} has a reverse name x.example.com")},
+        {
+            "dns-reverse": _row(
+                "dns-reverse",
+                WARN,
+                f"{WS} has a reverse name x.example.com",
+                facts.reverse("x.example.com"),
+            )
+        },
         f"{WS} has a reverse name x.example.com",
         ("dns-reverse",),
     ),
@@ -218,15 +225,13 @@ CASES = [
                 "egress-nic",
                 FAIL,
                 "leaves by eth1",
-                primary_nic="eth0",
-                leaves_by="eth1",
-                route_lines_at_fault=[f"{WS}/32 via 10.1.1.1 dev eth1 metric 50"],
+                facts.egress("eth0", "eth1", [f"{WS}/32 via 10.1.1.1 dev eth1 metric 50"]),
             ),
             "tcp-80": timeout("tcp-80", 80),
             "tcp-32526": timeout("tcp-32526", 32526),
-            "dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout"),
-            "dns-tcp": _row("dns-tcp", FAIL, "timed out", outcome="timeout"),
-            "dns-reverse": _row("dns-reverse", FAIL, "no resolver answered"),
+            "dns-udp": dns_down("udp"),
+            "dns-tcp": dns_down("tcp"),
+            "dns-reverse": _row("dns-reverse", FAIL, "no resolver answered", facts.reverse()),
         },
         f"Traffic to {WS} leaves by eth1, not by the primary NIC eth0; that is why TCP 80 and "
         "32526 time out and DNS fails",
@@ -239,11 +244,7 @@ CASES = [
                 "trace-80",
                 WARN,
                 "hop 2",
-                target=f"{WS}:80",
-                hops=[
-                    {"ttl": 1, "address": "10.1.0.100", "kind": "router"},
-                    {"ttl": 2, "address": WS, "kind": "target"},
-                ],
+                facts.trace(80, [(1, "10.1.0.100", "router"), (2, WS, "target")]),
             )
         },
         f"An extra hop is in the path to {WS} (port 80): hop 1 10.1.0.100 before the target",
@@ -253,11 +254,7 @@ CASES = [
         "WireServer answers 500",
         {
             "wire-versions": _row(
-                "wire-versions",
-                FAIL,
-                "WireServer answered HTTP 500",
-                outcome="connected",
-                http_status=500,
+                "wire-versions", FAIL, "WireServer answered HTTP 500", facts.wire(http_status=500)
             )
         },
         "WireServer answers ?comp=versions with HTTP 500: the connection works",
@@ -266,11 +263,7 @@ CASES = [
     ),
     Case(
         "WireServer answers garbage",
-        {
-            "wire-versions": _row(
-                "wire-versions", FAIL, "not well-formed XML", outcome="connected", http_status=200
-            )
-        },
+        {"wire-versions": _row("wire-versions", FAIL, "not well-formed XML", facts.wire())},
         "WireServer's answer to ?comp=versions is not usable: not well-formed XML",
         ("wire-versions",),
     ),
@@ -281,9 +274,12 @@ CASES = [
                 "wire-versions",
                 FAIL,
                 "no complete answer",
-                outcome="timeout",
-                detail="the deadline passed mid-response",
-                elapsed_ms=4990.0,
+                facts.wire(
+                    "timeout",
+                    http_status=None,
+                    detail="the deadline passed mid-response",
+                    elapsed_ms=4990.0,
+                ),
             )
         },
         "WireServer is slow: the connection works but no complete answer",
@@ -296,8 +292,7 @@ CASES = [
                 "endpoint",
                 WARN,
                 f"the guest agent would look for WireServer at 10.1.0.99, not at the target {WS}",
-                target=WS,
-                agent_would_use="10.1.0.99",
+                facts.endpoint(cached="10.1.0.99"),
             )
         },
         f"The guest agent would look for WireServer at 10.1.0.99, not at the target {WS}",
@@ -306,23 +301,14 @@ CASES = [
     Case(
         "a local rule rejects IMDS",
         {
-            "imds": _row("imds", WARN, "IMDS is not reachable: refused", outcome="refused"),
+            "imds": _row("imds", WARN, "IMDS is not reachable: refused", facts.imds("refused")),
             "firewall": _row(
                 "firewall",
                 FAIL,
                 "counted",
-                counted=[
-                    {
-                        "source": "iptables",
-                        "table": "filter",
-                        "chain": "OUTPUT",
-                        "rule": "-A OUTPUT -d 169.254.169.254/32 -j REJECT",
-                        "packets_during_probes": 1,
-                        "probes": ["imds"],
-                        "agent": False,
-                        "remove": "iptables -t filter -D OUTPUT -d 169.254.169.254/32 -j REJECT",
-                    }
-                ],
+                facts.firewall(
+                    facts.counted_rule("-A OUTPUT -d 169.254.169.254/32 -j REJECT", ["imds"], 1)
+                ),
             ),
         },
         "IMDS is refused: iptables rule `-A OUTPUT -d 169.254.169.254/32 -j REJECT` "
@@ -332,7 +318,7 @@ CASES = [
     ),
     Case(
         "IMDS unreachable",
-        {"imds": _row("imds", WARN, "IMDS is not reachable: refused")},
+        {"imds": _row("imds", WARN, "IMDS is not reachable: refused", facts.imds("refused"))},
         "IMDS is not reachable: refused",
         ("imds",),
     ),
@@ -354,7 +340,7 @@ CASES = [
     Case(
         "DNS blocked and a proxy",
         {
-            "dns-udp": _row("dns-udp", FAIL, "timed out", outcome="timeout"),
+            "dns-udp": dns_down("udp"),
             "proxy": _row("proxy", WARN, "a proxy would catch it"),
         },
         f"DNS over UDP 53 to {WS} times out",
@@ -369,13 +355,11 @@ CASES = [
                 "trace-32526",
                 WARN,
                 "hop 2",
-                target=f"{WS}:32526",
-                hops=[
-                    {"ttl": 1, "address": None, "kind": "none"},
-                    {"ttl": 2, "address": WS, "kind": "target"},
-                ],
+                facts.trace(32526, [(1, None, "none"), (2, WS, "target")]),
             ),
-            "dns-reverse": _row("dns-reverse", WARN, f"{WS} has a reverse name x"),
+            "dns-reverse": _row(
+                "dns-reverse", WARN, f"{WS} has a reverse name x", facts.reverse("x")
+            ),
         },
         f"An extra hop is in the path to {WS} (port 32526): a silent hop before the target",
         ("trace-32526",),
@@ -407,7 +391,9 @@ def test_a_healthy_run_says_no_problem() -> None:
 
 def test_non_root_without_the_agent_config_is_recognised_by_its_signature() -> None:
     rows = dict(NON_ROOT)
-    rows["privileges"] = _row("privileges", WARN, "not root", root=False, agent_firewall="absent")
+    rows["privileges"] = _row(
+        "privileges", WARN, "not root", facts.privileges(False, None, "absent")
+    )
     first = run(**rows)[0]  # dns-tcp is ok: TCP to the platform works on port 53 only
     assert first.summary.startswith(
         "TCP 80 and 32526 time out because you are not root: most likely the guest agent's"
@@ -417,24 +403,25 @@ def test_non_root_without_the_agent_config_is_recognised_by_its_signature() -> N
 
 def test_non_root_with_the_agent_firewall_off_is_not_blamed_on_root() -> None:
     rows = dict(NON_ROOT)
-    rows["privileges"] = _row("privileges", WARN, "not root", root=False, agent_firewall="disabled")
+    rows["privileges"] = _row(
+        "privileges", WARN, "not root", facts.privileges(False, None, "disabled")
+    )
     first = run(**rows)[0]
     assert first.summary.startswith("TCP 80 and 32526 time out and no local rule counted")
     assert "privileges: not root, but the guest agent's firewall is not enabled" in first.evidence
-    rows["privileges"] = _row("privileges", WARN, "not root", root=False, agent_firewall="absent")
-    rows["dns-tcp"] = _row("dns-tcp", FAIL, "timed out", outcome="timeout")
+    rows["privileges"] = _row(
+        "privileges", WARN, "not root", facts.privileges(False, None, "absent")
+    )
+    rows["dns-tcp"] = dns_down("tcp")
     assert run(**rows)[0].summary.startswith("TCP 80 and 32526 time out and no local rule")
 
 
 def test_extra_hops_on_both_ports_are_one_cause() -> None:
-    hops = [
-        {"ttl": 1, "address": "10.1.0.1", "kind": "router"},
-        {"ttl": 2, "address": WS, "kind": "target"},
-    ]
+    hops: list[tuple[int, str | None, HopKind]] = [(1, "10.1.0.1", "router"), (2, WS, "target")]
     causes = run(
         **{
-            "trace-80": _row("trace-80", WARN, "hop 2", target=f"{WS}:80", hops=hops),
-            "trace-32526": _row("trace-32526", WARN, "hop 2", target=f"{WS}:32526", hops=hops),
+            "trace-80": _row("trace-80", WARN, "hop 2", facts.trace(80, hops)),
+            "trace-32526": _row("trace-32526", WARN, "hop 2", facts.trace(32526, hops)),
         }
     )
     assert [c.summary for c in causes] == [
@@ -464,7 +451,7 @@ def test_every_bad_row_is_explained_by_some_cause(statuses: dict[str, Status]) -
     rows = healthy()
     for check_id, status in statuses.items():
         old = rows[check_id]
-        rows[check_id] = CheckResult(check_id, old.title, status, "changed", old.evidence)
+        rows[check_id] = dataclasses.replace(old, status=status, finding="changed")
     causes = diagnose(list(rows.values()))
     bad = {r.check_id for r in rows.values() if r.status in (WARN, FAIL, Status.ERROR)}
     explained = {c for cause in causes for c in cause.checks}

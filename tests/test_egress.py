@@ -3,6 +3,7 @@ recorded command output through a fake System (nothing here touches the machine)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -12,22 +13,24 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.conftest import fixture_text
-from wirecheck.checks.base import CheckContext, ResultBoard
-from wirecheck.checks.egress import (
-    CaptureOutcome,
-    EgressFacts,
-    Observation,
-    judge,
-    run_egress,
-)
+from wirecheck.checks.base import CheckContext, CheckSpec, ResultBoard
+from wirecheck.checks.catalogue import load_all
+from wirecheck.checks.egress import run_egress
+from wirecheck.checks.egress.collect import CaptureOutcome
+from wirecheck.checks.egress.judge import EgressFacts, Observation, judge
+from wirecheck.checks.egress.primary_nic import Signals, choose_primary
+from wirecheck.checks.fetch import Fetch
+from wirecheck.checks.imds import ImdsFacts
+from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
+from wirecheck.net.errors import NetOutcome
+from wirecheck.platform.imds import ImdsNic, parse_network
 from wirecheck.platform.routes import (
     KernelRoute,
     Nic,
     Route,
     parse_proc_net_route,
 )
-from wirecheck.primary_nic import ImdsNic, Signals, choose_primary
 from wirecheck.system import CommandResult, System
 
 TARGET = "168.63.129.16"
@@ -262,24 +265,31 @@ def _linux(wrong_route: bool, root: bool) -> System:
     )
 
 
+def _connected(local: str) -> CheckResult:
+    address, port = local.rsplit(":", 1)
+    facts = ConnectFacts(TARGET, 80, NetOutcome.CONNECTED, 0.4, local_address=(address, int(port)))
+    return CheckResult("tcp-80", "TCP 80", Status.OK, "connected", facts=facts)
+
+
+def _specs(ids: frozenset[str]) -> dict[str, CheckSpec]:
+    return {spec.id: spec for spec in load_all(ids)}
+
+
 def _context(
-    system: System, tcp80_local: str | None, planned: frozenset[str], imds: object = None
+    system: System,
+    tcp80_local: str | None,
+    planned: frozenset[str],
+    imds: Sequence[ImdsNic] | None = None,
 ) -> CheckContext:
     board = ResultBoard()
     if tcp80_local is not None:
-        board.post(
-            CheckResult(
-                "tcp-80",
-                "TCP 80",
-                Status.OK,
-                "connected",
-                {"local_address": tcp80_local, "interface": None},
-            )
-        )
+        board.post(_connected(tcp80_local))
     if imds is not None:
-        board.post(CheckResult("imds", "IMDS", Status.OK, "reachable", {"nics": imds}))
+        fetch = Fetch("http://169.254.169.254/", NetOutcome.CONNECTED, 1.0, True, http_status=200)
+        facts = ImdsFacts(fetch, tuple(imds))
+        board.post(CheckResult("imds", "IMDS", Status.OK, "reachable", facts=facts))
     return CheckContext(
-        RunConfig(timeout_s=3), Deadline(3), system, board, planned | {"egress-nic"}
+        RunConfig(timeout_s=3), Deadline(3), system, board, _specs(planned | {"egress-nic"})
     )
 
 
@@ -297,19 +307,14 @@ def _capture(interface: str | None):  # type: ignore[no-untyped-def]
 
 
 def test_linux_collector_healthy_as_root_uses_all_signals_and_evidence() -> None:
-    imds = json.loads(fixture_text("imds-network.json"))["interface"]
-    imds_evidence = [
-        {"mac": n["macAddress"], "private_ipv4": [a["privateIpAddress"] for a in
-         n["ipv4"]["ipAddress"]], "public_ipv4": []} for n in imds
-    ]  # fmt: skip
     ctx = _context(
         _linux(wrong_route=False, root=True),
         "10.1.0.4:50000",
         frozenset({"tcp-80", "imds"}),
-        imds_evidence,
+        parse_network(fixture_text("imds-network.json")),
     )
     capture = _capture("eth0")
-    outcome = run_egress(ctx, capture=capture, now=lambda: NOW, platform="linux")
+    outcome = run_egress(ctx, capture=capture, now=lambda: NOW)
     assert outcome.status is Status.OK, outcome.finding
     assert outcome.evidence["primary_signals_used"] == ["default-route", "dhcp-lease", "imds"]
     assert outcome.evidence["azure_nics"] == {"eth0": "000D3A4B5C6D", "eth1": "000D3A4B5C7E"}
@@ -323,7 +328,7 @@ def test_linux_collector_healthy_as_root_uses_all_signals_and_evidence() -> None
 
 def test_linux_collector_wrong_route_fails_with_the_fault() -> None:
     ctx = _context(_linux(wrong_route=True, root=True), "10.1.1.5:50000", frozenset({"tcp-80"}))
-    outcome = run_egress(ctx, capture=_capture("eth1"), now=lambda: NOW, platform="linux")
+    outcome = run_egress(ctx, capture=_capture("eth1"), now=lambda: NOW)
     assert outcome.status is Status.FAIL
     assert outcome.evidence["route_lines_at_fault"] == [
         "168.63.129.16/32 via 10.1.1.1 dev eth1 metric 50"
@@ -335,7 +340,7 @@ def test_linux_collector_wrong_route_fails_with_the_fault() -> None:
 def test_linux_collector_not_root_skips_the_capture_only() -> None:
     ctx = _context(_linux(wrong_route=False, root=False), "10.1.0.4:50000", frozenset({"tcp-80"}))
     capture = _capture("eth0")
-    outcome = run_egress(ctx, capture=capture, now=lambda: NOW, platform="linux")
+    outcome = run_egress(ctx, capture=capture, now=lambda: NOW)
     assert outcome.status is Status.OK
     assert capture.calls == []  # type: ignore[attr-defined]
     assert "captured SYN: skipped, capturing needs root" in outcome.evidence["notes"]  # type: ignore[operator]
@@ -348,9 +353,9 @@ def test_a_failing_fact_reader_is_named_not_taken_for_a_timeout(
     def broken(*_args: object) -> object:
         raise ValueError("unexpected ip output")
 
-    monkeypatch.setattr("wirecheck.checks.egress.kernel_route", broken)
+    monkeypatch.setattr("wirecheck.checks.egress.collect.kernel_route", broken)
     ctx = _context(_linux(wrong_route=False, root=False), "10.1.0.4:50000", frozenset({"tcp-80"}))
-    outcome = run_egress(ctx, capture=_capture("eth0"), now=lambda: NOW, platform="linux")
+    outcome = run_egress(ctx, capture=_capture("eth0"), now=lambda: NOW)
     notes = outcome.evidence["notes"]
     assert "route failed: ValueError: unexpected ip output" in notes  # type: ignore[operator]
     assert "kernel route lookup did not finish" not in notes  # type: ignore[operator]
@@ -360,16 +365,16 @@ def test_egress_waits_on_tcp80_not_on_the_clock() -> None:
     system = _linux(wrong_route=False, root=False)
     board = ResultBoard()
     ctx = CheckContext(
-        RunConfig(timeout_s=5), Deadline(5), system, board, frozenset({"tcp-80", "egress-nic"})
+        RunConfig(timeout_s=5), Deadline(5), system, board, _specs(frozenset({"tcp-80"}))
     )
 
     def post_later() -> None:
         time.sleep(0.2)
-        board.post(CheckResult("tcp-80", "TCP 80", Status.OK, "c", {"local_address": "10.1.0.4:1"}))
+        board.post(_connected("10.1.0.4:1"))
 
     threading.Thread(target=post_later, daemon=True).start()
     started = time.monotonic()
-    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW, platform="linux")
+    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW)
     elapsed = time.monotonic() - started
     assert 0.15 < elapsed < 1.5
     assert outcome.evidence["tcp_80_interface"] == "eth0"
@@ -378,9 +383,10 @@ def test_egress_waits_on_tcp80_not_on_the_clock() -> None:
 def test_tcp80_that_did_not_connect_is_noted() -> None:
     system = _linux(wrong_route=False, root=False)
     board = ResultBoard()
-    board.post(CheckResult("tcp-80", "TCP 80", Status.FAIL, "timed out", {"outcome": "timeout"}))
-    ctx = CheckContext(RunConfig(), Deadline(3), system, board, frozenset({"tcp-80"}))
-    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW, platform="linux")
+    timed_out = ConnectFacts(TARGET, 80, NetOutcome.TIMEOUT, 3000.0)
+    board.post(CheckResult("tcp-80", "TCP 80", Status.FAIL, "timed out", facts=timed_out))
+    ctx = CheckContext(RunConfig(), Deadline(3), system, board, _specs(frozenset({"tcp-80"})))
+    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW)
     assert outcome.status is Status.OK  # the route lookup alone names eth0
     assert any("did not connect" in n for n in outcome.evidence["notes"])  # type: ignore[attr-defined]
 
@@ -402,7 +408,8 @@ def test_windows_collector_on_recorded_route_print(
         Nic("Ethernet 3", "000D3A4B5C6D", ()),  # the accelerated-networking VF
     ]
     ctx = _context(system, None, frozenset())
-    outcome = run_egress(ctx, platform="win32", adapters=lambda: adapters)
+    ctx = dataclasses.replace(ctx, system=dataclasses.replace(system, platform="win32"))
+    outcome = run_egress(ctx, adapters=lambda: adapters)
     assert outcome.status is status, outcome.finding
     assert outcome.evidence["leaves_by"] == leaves_by
     assert outcome.evidence["primary_nic"] == "Ethernet"
@@ -416,8 +423,8 @@ def test_windows_collector_on_recorded_route_print(
 
 
 def test_other_platforms_skip() -> None:
-    ctx = _context(fake_machine({}, {}, {}, root=False), None, frozenset())
-    outcome = run_egress(ctx, platform="darwin")
+    system = dataclasses.replace(fake_machine({}, {}, {}, root=False), platform="darwin")
+    outcome = run_egress(_context(system, None, frozenset()))
     assert outcome.status is Status.SKIP
 
 
@@ -429,7 +436,7 @@ def test_proc_net_route_fallback_when_ip_is_missing() -> None:
         root=False,
     )
     ctx = _context(system, "10.1.1.5:4000", frozenset({"tcp-80"}))
-    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW, platform="linux")
+    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW)
     assert outcome.status is Status.FAIL
     assert outcome.evidence["routes_from"] == "/proc/net/route"
     assert outcome.evidence["tcp_80_interface"] == "eth1"

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from tests import firewall_lab
-from wirecheck.platform.firewall import (
-    agent_firewall,
-    is_agent_rule,
+from wirecheck.platform.firewall.assess import agent_firewall, is_agent_rule
+from wirecheck.platform.firewall.parsers import (
     parse_iptables_list,
     parse_iptables_save,
     parse_nft_json,

@@ -8,23 +8,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import fixture_text
-from wirecheck.platform.firewall import (
-    Cond,
-    Match,
-    Rule,
-    Snapshot,
+from wirecheck.platform.firewall.assess import (
     agent_firewall,
     counter_increase,
     is_agent_rule,
     mentions,
+    reachable_chains,
+    touches,
+)
+from wirecheck.platform.firewall.model import Cond, Match, Rule, Snapshot
+from wirecheck.platform.firewall.parsers import (
     parse_firewalld_direct,
     parse_iptables_list,
     parse_iptables_save,
     parse_iptables_spec,
     parse_nft_json,
     parse_nft_text,
-    reachable_chains,
-    touches,
 )
 
 WS = "168.63.129.16"

@@ -23,7 +23,7 @@ from wirecheck.net.errors import MEANING, NetOutcome, classify_errno, classify_e
         (errno.ENETUNREACH, NetOutcome.UNREACHABLE),
         (errno.EHOSTDOWN, NetOutcome.UNREACHABLE),
         (errno.EADDRNOTAVAIL, NetOutcome.UNREACHABLE),
-        # A local netfilter DROP makes the kernel refuse to send: EPERM (DESIGN 8).
+        # A local netfilter DROP makes the kernel refuse to send: EPERM.
         (errno.EPERM, NetOutcome.BLOCKED),
         (errno.EACCES, NetOutcome.BLOCKED),
         (errno.EINVAL, NetOutcome.ERROR),

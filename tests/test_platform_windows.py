@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import fixture_text
-from wirecheck.platform.firewall import Cond, touches
+from wirecheck.platform.firewall.assess import touches
+from wirecheck.platform.firewall.model import Cond
 from wirecheck.platform.windows import (
     parse_firewall_rules,
     parse_sc_query,

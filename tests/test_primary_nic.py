@@ -1,4 +1,4 @@
-"""Choosing the primary NIC from signals (wirecheck.primary_nic), on tables of signals,
+"""Choosing the primary NIC (checks/egress/primary_nic.py) on tables of signals,
 agreeing and conflicting."""
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.conftest import fixture_text
-from wirecheck.platform.leases import Lease, parse_dhclient_leases, parse_networkd_lease
-from wirecheck.platform.routes import Nic, Route, parse_proc_net_route
-from wirecheck.primary_nic import (
+from wirecheck.checks.egress.primary_nic import (
     DEFAULT_ROUTE,
     DHCP_LEASE,
     IMDS,
@@ -21,6 +19,8 @@ from wirecheck.primary_nic import (
     imds_matches,
     imds_nics_from_evidence,
 )
+from wirecheck.platform.leases import Lease, parse_dhclient_leases, parse_networkd_lease
+from wirecheck.platform.routes import Nic, Route, parse_proc_net_route
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 MAC0, MAC1 = "000D3A4B5C6D", "000D3A4B5C7E"

@@ -8,16 +8,15 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import fixture_text
-from wirecheck.checks import BY_ID
+from wirecheck.checks.catalogue import load_all
 from wirecheck.model import Cause, CheckResult, Report, Status
 from wirecheck.report.json_report import SCHEMA_VERSION, render_json, report_dict
 from wirecheck.report.plain import render_plain, summary_line
 from wirecheck.report.text import render_text
 
 VERSIONS = fixture_text("versions.xml")
-KNOWN = frozenset(BY_ID)
+BY_ID = {spec.id: spec for spec in load_all()}
 # A wirecheck that has no traceroute check yet (issue 2's state).
-NO_TRACE = frozenset(i for i in BY_ID if not i.startswith("trace-"))
 STARTED = 1_790_000_000.0  # 2026-09-21T...Z
 
 
@@ -106,12 +105,12 @@ def test_json_is_one_document_with_a_trailing_newline_and_keeps_unicode() -> Non
 
 
 def test_text_starts_with_the_manual_procedures_sections() -> None:
-    lines = render_text(HEALTHY, NO_TRACE).splitlines()
+    lines = render_text(HEALTHY).splitlines()
     xml = VERSIONS.rstrip("\n").splitlines()
     assert lines[0] == "Testing 80 Port 80"
-    assert "traceroute" in lines[1] and "not run" in lines[1] and "yet" in lines[1]
+    assert lines[1] == "traceroute not run: trace-80 was not selected in this run"
     assert lines[2] == "Testing 80 Port 32526"
-    assert "traceroute" in lines[3] and "yet" in lines[3]
+    assert lines[3] == "traceroute not run: trace-32526 was not selected in this run"
     assert lines[4] == "Test Versions"
     assert lines[5 : 5 + len(xml)] == xml
     assert lines[5] == '<?xml version="1.0" encoding="utf-8"?>'
@@ -123,7 +122,7 @@ def test_text_then_every_check_with_finding_evidence_and_fix() -> None:
         _row("wire-versions", Status.FAIL, body="<html>x</html>", http_status=502),
         causes=(Cause("TCP 80 times out", "run as root", ("tcp-80: timeout",), ("tcp-80",)),),
     )
-    text = render_text(report, KNOWN)
+    text = render_text(report)
     assert "wirecheck 0.1.0: FAIL" in text
     assert "1. TCP 80 times out\n   evidence: tcp-80: timeout\n   fix: run as root" in text
     section = text[text.index("[FAIL] tcp-80") :]
@@ -141,37 +140,30 @@ def test_text_then_every_check_with_finding_evidence_and_fix() -> None:
 
 def test_text_versions_section_when_the_check_failed_or_did_not_run() -> None:
     failed = _report(_row("wire-versions", Status.FAIL, outcome="refused"))
-    lines = render_text(failed, KNOWN).splitlines()
+    lines = render_text(failed).splitlines()
     assert lines[4:6] == ["Test Versions", "no versions answer: wire-versions finding"]
     skipped = _report(_row("tcp-80"))
-    lines = render_text(skipped, KNOWN).splitlines()
+    lines = render_text(skipped).splitlines()
     assert lines[5] == "versions not fetched: wire-versions was not selected in this run"
 
 
 def test_text_trace_sections_once_traceroute_exists() -> None:
     trace = "traceroute to 168.63.129.16 (168.63.129.16), 30 hops max\n 1  168.63.129.16  0.5 ms\n"
-    known = KNOWN | {"trace-80", "trace-32526"}
     report = _report(
         CheckResult(
             "trace-80", "TCP traceroute 80", Status.OK, "1 hop", {"traceroute_text": trace}
         ),
     )
-    lines = render_text(report, known).splitlines()
+    lines = render_text(report).splitlines()
     assert lines[0:3] == ["Testing 80 Port 80", *trace.rstrip("\n").splitlines()]
     assert lines[3] == "Testing 80 Port 32526"
     assert lines[4] == "traceroute not run: trace-32526 was not selected in this run"
-    assert "traceroute_text" not in render_text(report, known)
-
-
-def test_text_trace_check_known_but_not_selected() -> None:
-    lines = render_text(HEALTHY, NO_TRACE | {"trace-80", "trace-32526"}).splitlines()
-    assert lines[1] == "traceroute not run: trace-80 was not selected in this run"
-    assert lines[3] == "traceroute not run: trace-32526 was not selected in this run"
+    assert "traceroute_text" not in render_text(report)
 
 
 def test_text_trace_that_failed_says_why() -> None:
     report = _report(CheckResult("trace-80", "t", Status.SKIP, "needs root", {}))
-    lines = render_text(report, KNOWN | {"trace-80"}).splitlines()
+    lines = render_text(report).splitlines()
     assert lines[1] == "traceroute not run: skip: needs root"
 
 
@@ -218,7 +210,7 @@ def test_multiline_evidence_stays_indented_under_its_check() -> None:
         "egress-nic", "egress", Status.FAIL, "wrong NIC", {"routes": "line one\nline two"}
     )
     report = Report("168.63.129.16", 0.0, 1.0, (result,))
-    text = render_text(report, frozenset({"egress-nic"}))
+    text = render_text(report)
     assert "  routes: line one\n    line two\n" in text
 
 

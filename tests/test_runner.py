@@ -17,11 +17,13 @@ from tests.servers import (
     FakeHttpServer,
     fake_system,
 )
-from wirecheck.checks import BY_ID, select
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck.checks.catalogue import load, select
+from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Deadline, Ports, RunConfig, Status
 from wirecheck.net import tcp
+from wirecheck.net.errors import NetOutcome
 from wirecheck.runner import REPORT_GRACE_S, run_checks
 from wirecheck.session import run_session
 
@@ -89,7 +91,7 @@ def test_the_deadline_counts_from_the_configured_start() -> None:
             started=time.monotonic() - 1.2,  # as if start-up had taken 1.2 s
         )
         started = time.monotonic()
-        (result,) = run_checks([BY_ID["tcp-80"]], config, system=fake_system())
+        (result,) = run_checks([load("tcp-80")], config, system=fake_system())
         elapsed = time.monotonic() - started
     assert result.evidence["outcome"] == "timeout"
     assert 0.6 <= elapsed < 1.5, f"took {elapsed:.2f} s"
@@ -207,15 +209,19 @@ def test_listener_hears_every_start_and_one_result_each() -> None:
 def test_wait_for_gets_another_checks_result_without_waiting_on_the_clock() -> None:
     def first(ctx: CheckContext) -> Outcome:
         time.sleep(0.2)
-        return Outcome(Status.OK, "connected", {"local_address": "127.0.0.1:5555"})
+        facts = ConnectFacts("127.0.0.1", 80, NetOutcome.CONNECTED, 1.0, None, ("127.0.0.1", 5555))
+        return Outcome(Status.OK, "connected", facts)
 
     def second(ctx: CheckContext) -> Outcome:
         other = ctx.wait_for("first")
         assert other is not None
-        return Outcome(Status.OK, f"saw {other.evidence['local_address']}")
+        facts = other.facts_as(ConnectFacts)
+        assert facts is not None and facts.local_address is not None
+        return Outcome(Status.OK, f"saw {':'.join(map(str, facts.local_address))}")
 
     started = time.monotonic()
-    results = run_checks([spec("second", second), spec("first", first)], RunConfig(timeout_s=5))
+    both = [spec("second", second), spec("first", first, facts=ConnectFacts)]
+    results = run_checks(both, RunConfig(timeout_s=5))
     assert results[0].finding == "saw 127.0.0.1:5555"
     assert time.monotonic() - started < 1.0  # not the 5 s deadline
 

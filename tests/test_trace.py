@@ -1,5 +1,5 @@
-"""wirecheck.trace: rendering (byte for byte against real `traceroute -T`), matching,
-scheduling and the verdict.
+"""Traceroute hops, schedule and verdict: rendering (byte for byte against real
+`traceroute -T`), matching, scheduling and the verdict.
 
 The traceroute-T-*.txt fixtures are real output of traceroute 2.1.2 (`traceroute -T` and
 `traceroute -T -n`), captured in lab namespaces like the ones tests/test_traceroute_netns.py
@@ -15,24 +15,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import fixture_text
+from tests.traceroute_text import parse_traceroute
+from wirecheck.checks.trace import classify
 from wirecheck.errors import ParseError
 from wirecheck.model import Status
-from wirecheck.trace import (
+from wirecheck.net.traceroute.hops import (
     Hop,
-    ProbeBook,
     ProbeCell,
     Reply,
     ReplyKind,
-    SentProbe,
-    TracePlan,
-    TraceState,
-    classify,
     make_hop,
-    parse_traceroute,
     render_hop,
     render_traceroute,
     unreachable_flag,
 )
+from wirecheck.net.traceroute.schedule import ProbeBook, SentProbe, TracePlan, TraceState
 
 TARGET = "168.63.129.16"
 APPLIANCE = "10.1.0.254"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import HOST, FakeHttpServer, fake_system, refusing_port
+from tests.traceroute_text import parse_traceroute
 from wirecheck.checks.base import CheckContext
 from wirecheck.checks.trace import (
     TRACE_80,
@@ -22,8 +23,8 @@ from wirecheck.checks.trace import (
 )
 from wirecheck.model import Deadline, Ports, RunConfig, Status
 from wirecheck.net.traceroute import KERNEL, RAW, EngineUnavailable, TraceRequest, TraceRun
+from wirecheck.net.traceroute.hops import Hop, ProbeCell
 from wirecheck.system import System
-from wirecheck.trace import Hop, ProbeCell, parse_traceroute
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +103,8 @@ def test_non_root_silence_says_run_as_root() -> None:
 def test_windows_and_hostnames_skip_with_a_fix() -> None:
     outcome = run_trace(_ctx(fake_system(), target="wireserver.example"), 80, "TCP 80")
     assert outcome.status is Status.SKIP and "IPv4 address" in outcome.finding
-    outcome = run_trace(_ctx(fake_system()), 80, "TCP 80", platform="win32")
+    windows = dataclasses.replace(fake_system(), platform="win32")
+    outcome = run_trace(_ctx(windows), 80, "TCP 80")
     assert outcome.status is Status.SKIP
     assert "Windows" in outcome.finding
     assert outcome.fix and "Test-NetConnection 168.63.129.16 -Port 80" in outcome.fix
@@ -184,7 +186,8 @@ def test_help_and_runs_without_trace_do_not_import_scapy() -> None:
     # A run of the checks minus the traces (tcp-80 and egress-nic on loopback).
     assert (
         _modules_after(
-            "from wirecheck.checks import select\nfrom wirecheck.runner import run_checks\n"
+            "from wirecheck.checks.catalogue import select\n"
+            "from wirecheck.runner import run_checks\n"
             "from wirecheck.model import RunConfig\n"
             "specs = select(frozenset({'tcp-80', 'egress-nic'}), frozenset())\n"
             "run_checks(specs, RunConfig(target='127.0.0.1', timeout_s=1))\n" + probe

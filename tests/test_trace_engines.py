@@ -26,6 +26,7 @@ from wirecheck.net.traceroute import (
     drive,
 )
 from wirecheck.net.traceroute import capture as cap
+from wirecheck.net.traceroute.hops import Reply, ReplyKind
 from wirecheck.net.traceroute.kernel import (
     IP_RECVERR,
     SCM_TIMESTAMPNS,
@@ -34,7 +35,7 @@ from wirecheck.net.traceroute.kernel import (
     parse_errqueue,
     reply_from_errqueue,
 )
-from wirecheck.trace import ProbeBook, Reply, ReplyKind, SentProbe, TracePlan
+from wirecheck.net.traceroute.schedule import ProbeBook, SentProbe, TracePlan
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 FAST = TracePlan(max_hops=3, wave=3, wait_s=0.3)

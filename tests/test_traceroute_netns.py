@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from wirecheck.trace import parse_traceroute
+from tests.traceroute_text import parse_traceroute
 
 pytestmark = pytest.mark.lab
 
@@ -90,14 +90,15 @@ class Lab:
             f"""
             import json, os, sys
             sys.path.insert(0, {str(REPO)!r})
-            from wirecheck.checks import select
+            from wirecheck.checks.catalogue import select
             from wirecheck.model import Ports, RunConfig
             from wirecheck.runner import run_checks
             import wirecheck.net.traceroute.kernel, wirecheck.net.traceroute.capture
             import selectors, select as _select, subprocess, psutil, encodings.idna
+            # Loaded before dropping root: nobody cannot read this machine's interpreter.
+            specs = select(frozenset({checks.split(",")!r}), frozenset())
             if {as_nobody!r}:
                 os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})
-            specs = select(frozenset({checks.split(",")!r}), frozenset())
             config = RunConfig(
                 target={TARGET!r}, timeout_s={timeout_s}, ports=Ports(http={http_port}),
                 trace_engine="raw",  # as root: the raw engine; as nobody it falls back

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.conftest import fixture_bytes
 from tests.servers import ENTITY_BOMB, XXE
 from wirecheck.errors import ParseError
-from wirecheck.versions import MAX_ELEMENTS, REQUIRED_VERSION, Versions, parse_versions
+from wirecheck.platform.versions import MAX_ELEMENTS, REQUIRED_VERSION, Versions, parse_versions
 
 
 def test_fixture_minimal_older_answer() -> None:

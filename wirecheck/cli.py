@@ -36,7 +36,7 @@ _USAGE_ERROR: type[Exception] = next(
 
 @contextlib.contextmanager
 def _usage_errors_are_unknown() -> Iterator[None]:
-    # click exits 2 on a bad option, which here means "some check failed" (DESIGN 4).
+    # click exits 2 on a bad option, which here means "some check failed" (exit codes).
     try:
         yield
     except _USAGE_ERROR as exc:
@@ -99,7 +99,7 @@ class OutputFormat(StrEnum):
 
 
 def _ipv4_target(value: str) -> str:
-    from wirecheck.net.addresses import is_ipv4
+    from wirecheck.addresses import is_ipv4
 
     if not is_ipv4(value):
         raise typer.BadParameter(
@@ -245,18 +245,18 @@ def run(
 
 
 def _execute(config: RunConfig, live: bool, system: Optional["System"] = None) -> Report:
-    from wirecheck.checks import select
+    from wirecheck.checks.catalogue import select
     from wirecheck.session import run_session
 
     specs = select(config.only, config.skip)  # fail fast on unknown ids, before any probe
     if not live or not _stdout_is_terminal():
-        return run_session(config, system)  # the final table is printed once, after the run
+        return run_session(config, system, specs=specs)  # printed once, after the run
     from rich.console import Console
 
     from wirecheck.console import LiveTable
 
     with LiveTable(Console(), specs) as table:
-        return run_session(config, system, listener=table.update)
+        return run_session(config, system, listener=table.update, specs=specs)
 
 
 def _stdout_is_terminal() -> bool:
@@ -269,16 +269,13 @@ def _stdout_is_terminal() -> bool:
 
 
 def _write_reports(report: Report, output_dir: Path) -> None:
-    from wirecheck.checks import BY_ID
     from wirecheck.report.files import report_stem, write_atomic
     from wirecheck.report.json_report import render_json
     from wirecheck.report.text import render_text
 
     stem = report_stem(report.target)
     try:
-        write_atomic(
-            output_dir / f"{stem}.txt", render_text(report, frozenset(BY_ID)).encode("utf-8")
-        )
+        write_atomic(output_dir / f"{stem}.txt", render_text(report).encode("utf-8"))
         write_atomic(output_dir / f"{stem}.json", render_json(report).encode("utf-8"))
     except OSError as exc:
         # The verdict is still worth printing; say plainly that the files are missing.
@@ -333,12 +330,22 @@ def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
 
 
 @app.command("list")
-def list_checks() -> None:
+def list_checks(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The checks as the README's Markdown tables.")
+    ] = False,
+) -> None:
     """List the checks, one line each."""
-    from wirecheck.checks import ALL_CHECKS
+    from wirecheck.checks.catalogue import load_all
 
-    width = max(len(spec.id) for spec in ALL_CHECKS)
-    for spec in ALL_CHECKS:
+    specs = load_all()
+    if markdown:
+        from wirecheck.report.checks_table import markdown_tables
+
+        typer.echo(markdown_tables(specs), nl=False)
+        return
+    width = max(len(spec.id) for spec in specs)
+    for spec in specs:
         typer.echo(f"{spec.id:<{width}}  {spec.title}")
 
 
@@ -347,11 +354,11 @@ def explain(
     check_id: Annotated[str, typer.Argument(help="A check id from `wirecheck list`.")],
 ) -> None:
     """What a check does, what each outcome means and how to fix it."""
-    from wirecheck.checks import BY_ID
+    from wirecheck.checks.catalogue import IDS, load
 
-    spec = BY_ID.get(check_id)
-    if spec is None:
-        _die(f"wirecheck: unknown check id {check_id!r}; known: {', '.join(BY_ID)}")
+    if check_id not in IDS:
+        _die(f"wirecheck: unknown check id {check_id!r}; known: {', '.join(IDS)}")
+    spec = load(check_id)
     typer.echo(f"{spec.id}: {spec.title}\n\n{spec.explain}")
 
 
@@ -388,7 +395,6 @@ def bundle(
     original values (mode 0600): keep it, do not send it.
     """
     from wirecheck.bundle.build import create_bundle, interrupt_on_termination
-    from wirecheck.checks import BY_ID
 
     seams = ctx.find_object(Seams) or Seams()
     report: Optional[Report] = None
@@ -422,7 +428,6 @@ def bundle(
                 not_run_reason=reason,
                 redact=not no_redact,
                 system=seams.system,
-                known_checks=frozenset(BY_ID),
             )
     except KeyboardInterrupt:
         _die("wirecheck: bundle interrupted; no archive was written")
@@ -441,7 +446,7 @@ def bundle(
 
 
 def _guarded(target: str, force: bool, seams: Seams) -> bool:
-    """The Azure guard (DESIGN 2): the platform address is probed only from an Azure VM,
+    """The Azure guard: the platform address is probed only from an Azure VM,
     unless --force says this is one."""
     if target != PLATFORM_ADDRESS or force:
         return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from wirecheck.strenum import StrEnum
 
@@ -40,15 +40,34 @@ _EXIT_CODES = {Status.OK: 0, Status.SKIP: 0, Status.WARN: 1, Status.FAIL: 2, Sta
 EXIT_OK, EXIT_WARN, EXIT_FAIL, EXIT_UNKNOWN = 0, 1, 2, 3
 
 
+class Facts:
+    """What a check found, as typed values; each check's subclass is a frozen dataclass.
+
+    Other checks and the diagnosis read these fields, never the rendered evidence; the
+    reports show `evidence()`, the JSON-ready rendering of the same facts.
+    """
+
+    def evidence(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+F = TypeVar("F", bound=Facts)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     check_id: str
     title: str
     status: Status
     finding: str
-    evidence: Evidence = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=dict)  # `facts` rendered for the reports
     fix: str | None = None
     duration_s: float = 0.0
+    facts: Facts | None = None
+
+    def facts_as(self, kind: type[F]) -> F | None:
+        """The facts, if the check found them and they are of this kind."""
+        return self.facts if isinstance(self.facts, kind) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -46,7 +46,7 @@ def run_checks(
         deadline=deadline,
         system=system or System(),
         board=board,
-        planned=frozenset(spec.id for spec in specs),
+        specs={spec.id: spec for spec in specs},
     )
     notify = listener or (lambda _id, _result: None)
 
@@ -54,8 +54,9 @@ def run_checks(
         notify(spec.id, None)
     context = dataclasses.replace(context, prepared=run_prepare_hooks(specs, context))
     for spec in specs:
+        own = dataclasses.replace(context, deadline=_own_deadline(spec, deadline))
         threading.Thread(
-            target=_run_one, args=(spec, context, notify), name=f"check-{spec.id}", daemon=True
+            target=_run_one, args=(spec, own, notify), name=f"check-{spec.id}", daemon=True
         ).start()
 
     results = []
@@ -95,6 +96,13 @@ def run_prepare_hooks(specs: Sequence[CheckSpec], context: CheckContext) -> dict
     return {check_id: value for check_id, value in values.items() if value is not None}
 
 
+def _own_deadline(spec: CheckSpec, run: Deadline) -> Deadline:
+    """The run's deadline, or the check's own budget from now when that ends sooner."""
+    if spec.budget_s is None or spec.budget_s >= run.remaining():
+        return run
+    return Deadline(spec.budget_s)
+
+
 def _bind(hook: Callable[[CheckContext], object], context: CheckContext) -> Callable[[], object]:
     return lambda: hook(context)
 
@@ -103,12 +111,16 @@ def _run_one(spec: CheckSpec, context: CheckContext, notify: Listener) -> None:
     started = time.monotonic()
     try:
         outcome = spec.run(context)
+        if outcome.facts is not None and not isinstance(outcome.facts, spec.facts or ()):
+            raise TypeError(f"facts of type {type(outcome.facts).__name__}, not {spec.facts}")
+        evidence = outcome.evidence
     except Exception as exc:  # a bug in one check must not sink the run
         outcome = Outcome(
             Status.ERROR,
             f"wirecheck failed inside this check: {type(exc).__name__}: {exc}",
             fix="This is a wirecheck bug; please report it with this line.",
         )
+        evidence = {}
     result = CheckResult(
         spec.id,
         spec.title,
@@ -116,9 +128,10 @@ def _run_one(spec: CheckSpec, context: CheckContext, notify: Listener) -> None:
         # Findings quote what servers and files said: no control character reaches a
         # terminal or a log from here, whichever check forgot to escape it.
         printable(outcome.finding, MAX_FINDING),
-        outcome.evidence,
+        evidence,
         outcome.fix and printable(outcome.fix, MAX_FINDING),
         time.monotonic() - started,
+        outcome.facts,
     )
     if context.board.get(spec.id) is None:  # the runner may already have given up on it
         context.board.post(result)

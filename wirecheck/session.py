@@ -5,9 +5,11 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Sequence
 
 from wirecheck import __version__
-from wirecheck.checks import select
+from wirecheck.checks.base import CheckSpec
+from wirecheck.checks.catalogue import select
 from wirecheck.diagnose import diagnose
 from wirecheck.model import Report, RunConfig
 from wirecheck.runner import Listener, run_checks
@@ -15,10 +17,14 @@ from wirecheck.system import System
 
 
 def run_session(
-    config: RunConfig, system: System | None = None, listener: Listener | None = None
+    config: RunConfig,
+    system: System | None = None,
+    listener: Listener | None = None,
+    specs: Sequence[CheckSpec] | None = None,
 ) -> Report:
+    """`specs`: the checks to run, when already selected (default: from the config)."""
     system = system or System()
-    specs = select(config.only, config.skip)
+    specs = select(config.only, config.skip) if specs is None else specs
     started_at = time.time()
     started = time.monotonic()
     results = run_checks(specs, config, system=system, listener=listener)
@@ -27,7 +33,7 @@ def run_session(
         started_at=started_at,
         duration_s=time.monotonic() - started,
         results=results,
-        causes=diagnose(results),
+        causes=diagnose(results, config.target, {spec.id: spec for spec in specs}),
         facts={
             "hostname": system.hostname(),
             "os": f"{platform.system()} {platform.release()}",

@@ -1,8 +1,8 @@
 """`StrEnum`: enum.StrEnum's behaviour on every Python wirecheck runs on (3.9 and later).
 
-enum.StrEnum is new in 3.11. A `str, Enum` member compares equal to its value and is
-written as that value by json, but its str() is "Class.MEMBER" on 3.9 and 3.10 (and its
-format() too, from 3.12 on): reports, CLI choices and f-strings need the bare value.
+enum.StrEnum is new in 3.11. A plain `str, Enum` member compares equal to its value and
+json writes it as that value, but its str() is "Class.MEMBER" (and so is its format(), from
+3.12 on): reports, CLI choices and f-strings need the bare value.
 """
 
 from __future__ import annotations

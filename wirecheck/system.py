@@ -150,6 +150,15 @@ class System:
     reverse_lookup: Callable[[str], str | None] = reverse_lookup
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     list_dir: Callable[[str], list[str]] = list_dir
+    platform: str = sys.platform  # the operating system, as sys.platform names it
+
+    @property
+    def windows(self) -> bool:
+        return self.platform == "win32"
+
+    @property
+    def linux(self) -> bool:
+        return self.platform.startswith("linux")
 
     def interface_of(self, address: str) -> str | None:
         """The interface that holds a local IPv4 address, if any."""

@@ -26,7 +26,7 @@ from wirecheck.lab.wireserver import (
 from wirecheck.model import Deadline
 from wirecheck.net import http, tcp
 from wirecheck.net.errors import TIMEOUT_ERRORS, NetOutcome
-from wirecheck.versions import parse_versions
+from wirecheck.platform.versions import parse_versions
 
 VERSIONS = "/?comp=versions"
 

@@ -74,7 +74,6 @@ def create_bundle(
     items: Sequence[Item] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     archive_format: str | None = None,
-    known_checks: frozenset[str] = frozenset(),
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], float] = time.time,
     tail_reader: Callable[[str, int], tuple[str, int]] = read_tail,
@@ -108,7 +107,7 @@ def create_bundle(
 
     files: dict[str, str] = {}
     if report is not None:
-        files.update(_reports(report, known_checks))
+        files.update(_reports(report))
         if redactor is not None:  # a second look at what the renderers added around the facts
             files = {name: redactor.text(text, name) for name, text in files.items()}
     for item in collected:
@@ -180,7 +179,7 @@ def redact_collected(
             )
 
 
-def _reports(report: Report, known_checks: frozenset[str]) -> dict[str, str]:
+def _reports(report: Report) -> dict[str, str]:
     from wirecheck.report.files import report_stem
     from wirecheck.report.html import render_html
     from wirecheck.report.json_report import render_json
@@ -189,7 +188,7 @@ def _reports(report: Report, known_checks: frozenset[str]) -> dict[str, str]:
 
     stem = f"reports/{report_stem(report.target)}"
     return {
-        f"{stem}.txt": render_text(report, known_checks),
+        f"{stem}.txt": render_text(report),
         f"{stem}.json": render_json(report),
         f"{stem}.html": render_html(report),
         f"{stem}.junit.xml": render_junit(report),

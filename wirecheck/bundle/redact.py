@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from wirecheck.addresses import is_ip
 from wirecheck.bundle.name_rules import (
     KEEP_HOSTS,
     kept_name,
@@ -47,7 +48,6 @@ from wirecheck.bundle.secret_rules import (
 from wirecheck.bundle.tokens import TOKEN_PREFIX, TokenBook
 from wirecheck.bundle.words import WordFinder
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Cause, CheckResult, Report
-from wirecheck.net.addresses import is_ip
 
 __all__ = ["KEEP_IPV4", "KEPT_V4_NETWORKS", "TOKEN_PREFIX", "Redactor"]
 

@@ -1,23 +1,52 @@
-"""What a check is: a declared spec plus a function from a context to an outcome."""
+"""What a check is: one declaration (`CheckSpec`) that says everything true of it, and a
+function from a context to an outcome with typed facts."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from wirecheck.model import CheckResult, Deadline, Evidence, RunConfig, Status
+from wirecheck.model import (
+    CheckResult,
+    Deadline,
+    F,
+    Facts,
+    RunConfig,
+    Status,
+)
+from wirecheck.net.errors import NetOutcome
 from wirecheck.system import System
+
+Address = Literal["target", "imds"]
+Transport = Literal["tcp", "udp"]
+PortName = Literal["http", "host_plugin", "dns", "imds"]  # fields of model.Ports
+ProbeKind = Literal["connect", "http", "dns", "ptr", "trace"]
+
+
+class ProbeFacts(Facts):
+    """The facts of a probe of the platform address: at least, how its exchange ended."""
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check function returns; the runner adds id, title and timing."""
+    """What a check function returns; the runner adds id, title, timing and the evidence
+    rendered from the facts."""
 
     status: Status
     finding: str
-    evidence: Evidence = field(default_factory=dict)
+    facts: Facts | None = None
     fix: str | None = None
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The facts rendered for the reports."""
+        return self.facts.evidence() if self.facts is not None else {}
 
 
 class ResultBoard:
@@ -51,28 +80,107 @@ class ResultBoard:
 @dataclass(frozen=True)
 class CheckContext:
     config: RunConfig
-    deadline: Deadline
+    deadline: Deadline  # this check's: the run's deadline, or sooner when it has a budget
     system: System = field(default_factory=System)
     board: ResultBoard = field(default_factory=ResultBoard)
-    planned: frozenset[str] = frozenset()  # ids of the checks in this run
+    # The checks in this run, by id (the firewall check attributes their traffic, the
+    # privileges check lists what running without root costs them).
+    specs: Mapping[str, CheckSpec] = field(default_factory=dict)
     # What each check's `prepare` hook returned, by check id; absent when the hook failed,
     # ran out of time, or the check has none.
     prepared: Mapping[str, object] = field(default_factory=dict)
 
+    @property
+    def planned(self) -> frozenset[str]:
+        """The ids of the checks in this run."""
+        return frozenset(self.specs)
+
     def wait_for(self, check_id: str) -> CheckResult | None:
         """Wait on another check's result (not on the clock), bounded by the deadline."""
-        if check_id not in self.planned:
+        if check_id not in self.specs:
             return None
         return self.board.wait(check_id, self.deadline.remaining())
+
+    def facts_of(self, check_id: str, kind: type[F]) -> tuple[F | None, str]:
+        """Another check's facts, waited for; else None and why (for the evidence)."""
+        if check_id not in self.specs:
+            return None, f"{check_id}: not in this run"
+        result = self.wait_for(check_id)
+        if result is None:
+            return None, f"{check_id}: not done by the deadline"
+        facts = result.facts_as(kind)
+        if facts is None:
+            return None, f"{check_id}: {result.status.value}: {result.finding}"
+        return facts, ""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """One kind of packet a check sends: to the target or to IMDS, by protocol, to one of
+    the `Ports` (by field name, so tests and the lab can move the real port)."""
+
+    to: Address
+    protocol: Transport
+    port: PortName
+
+    def flow(self, config: RunConfig) -> tuple[str, str, int]:
+        """(address, protocol, port) as probed in this run."""
+        address = config.target if self.to == "target" else config.imds_address
+        return address, self.protocol, int(getattr(config.ports, self.port))
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """What running without root (Windows: Administrator) costs a check, and where."""
+
+    text: str
+    windows: bool = False  # False: on Linux
+    only_with_proxy_agent: bool = False  # only where the GuestProxyAgent is installed
 
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """Everything that is true of a check, declared once; every list of checks (the
+    catalogue, the lab's, the probes, the degraded rows, the docs) derives from these."""
+
     id: str
     title: str
     run: Callable[[CheckContext], Outcome]
     explain: str  # what it does, what each outcome means, how to fix: `wirecheck explain`
-    context: bool = False  # a context check (explains red rows) rather than a core probe
+    facts: type[Facts] | None = None  # the kind of facts its outcomes carry
+    context: bool = False  # a context check (explains red rows) rather than a core check
+    # A probe of the platform address: its failure is a symptom the diagnosis explains.
+    probe: ProbeKind | None = None
+    traffic: tuple[Traffic, ...] = ()  # what it sends (a rule counting it is blamed)
+    without_root: tuple[Degradation, ...] = ()
+    # Its own time budget inside the run's deadline: a context check must not hold the
+    # verdict for the whole deadline (None: the run's deadline).
+    budget_s: float | None = None
+    # When its row is not explained by a cross-check cause: the weight of the cause made
+    # from its own finding and fix (higher ranks first), and the words that lead it.
+    cause_weight: int | None = None
+    cause_prefix: str = ""
     # Runs before any check starts (all hooks at once, briefly bounded): for a "before"
     # snapshot that must precede every probe packet. Its value is `ctx.prepared[id]`.
     prepare: Callable[[CheckContext], object] | None = None
+
+    @property
+    def ok_when(self) -> str:
+        """When its row is ok: the `- ok:` item of its explain text, on one line."""
+        lines = self.explain.splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("- ok:")), None)
+        if start is None:
+            return ""
+        found = [lines[start][len("- ok:") :].strip()]
+        for line in lines[start + 1 :]:
+            if not line.startswith("  "):
+                break
+            found.append(line.strip())
+        return " ".join(found)
+
+    def sends_tcp_to_target_beyond_dns(self) -> bool:
+        """Whether the guest agent's firewall drops some of its traffic for non-root users
+        (it drops TCP to the platform address on any port but 53)."""
+        return any(
+            t.to == "target" and t.protocol == "tcp" and t.port != "dns" for t in self.traffic
+        )

@@ -6,12 +6,13 @@ The agent learns the endpoint from DHCP option 245 and caches it in
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
-from wirecheck.model import PLATFORM_ADDRESS, Deadline, Status
+from wirecheck.model import PLATFORM_ADDRESS, Deadline, Facts, Status
 from wirecheck.net.parallel import gather
 from wirecheck.platform.leases import LeaseScan, scan_leases
 from wirecheck.platform.routes import Route, route_table
@@ -24,33 +25,54 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass(frozen=True)
+class EndpointFacts(Facts):
+    target: str
+    scan: LeaseScan
+    cached: str | None  # /var/lib/waagent/WireServerEndpoint
+    host_routes: tuple[Route, ...]  # /32 routes to the target
+
+    @property
+    def announced(self) -> list[tuple[str, str]]:
+        """(interface, endpoint) of each current lease with option 245."""
+        return [(ls.interface or "?", ls.option_245) for ls in self.scan.leases if ls.option_245]
+
+    @property
+    def agent_would_use(self) -> str:
+        """The agent's order: its cache, then a lease's option 245, then the fixed address."""
+        announced = self.announced
+        return self.cached or (announced[0][1] if announced else None) or PLATFORM_ADDRESS
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "target": self.target,
+            "lease_files": list(self.scan.files),
+            "leases": [
+                {
+                    "interface": lease.interface,
+                    "option_245": lease.option_245,
+                    "address": lease.address,
+                    "expires": lease.expires.isoformat() if lease.expires else None,
+                    "source": lease.source,
+                }
+                for lease in self.scan.leases
+            ],
+            "expired_leases_ignored": len(self.scan.expired),
+            "wireserver_endpoint_file": self.cached,
+            "host_routes": [r.ip_line() for r in self.host_routes],
+        }
+        if self.scan.problems:
+            evidence["unreadable"] = list(self.scan.problems)
+        evidence["agent_would_use"] = self.agent_would_use
+        return evidence
+
+
 def judge_endpoint(
     target: str, scan: LeaseScan, cached: str | None, host_routes: list[Route]
 ) -> Outcome:
     """The verdict from the leases, the agent's cached endpoint and the routes. Pure."""
-    from_leases = [(lease.interface or "?", lease.option_245) for lease in scan.leases]
-    announced = [(iface, ep) for iface, ep in from_leases if ep is not None]
-    evidence: dict[str, object] = {
-        "target": target,
-        "lease_files": list(scan.files),
-        "leases": [
-            {
-                "interface": lease.interface,
-                "option_245": lease.option_245,
-                "address": lease.address,
-                "expires": lease.expires.isoformat() if lease.expires else None,
-                "source": lease.source,
-            }
-            for lease in scan.leases
-        ],
-        "expired_leases_ignored": len(scan.expired),
-        "wireserver_endpoint_file": cached,
-        "host_routes": [r.ip_line() for r in host_routes],
-    }
-    if scan.problems:
-        evidence["unreadable"] = list(scan.problems)
-    effective = cached or (announced[0][1] if announced else None) or PLATFORM_ADDRESS
-    evidence["agent_would_use"] = effective
+    evidence = EndpointFacts(target, scan, cached, tuple(host_routes))
+    announced = evidence.announced
     where = ", ".join(f"option 245 on {iface} = {ep}" for iface, ep in announced)
     if cached:
         where = ", ".join(filter(None, [f"{WIRESERVER_ENDPOINT_FILE} = {cached}", where]))
@@ -105,12 +127,8 @@ def _differs_fix(
     return " ".join(steps)
 
 
-def run_endpoint(
-    ctx: CheckContext,
-    platform_name: str = sys.platform,
-    now: Callable[[], datetime] = _now,
-) -> Outcome:
-    if platform_name == "win32":
+def run_endpoint(ctx: CheckContext, now: Callable[[], datetime] = _now) -> Outcome:
+    if ctx.system.windows:
         return Outcome(
             Status.SKIP,
             "the Windows guest agent does not record option 245 in lease files; it uses "
@@ -162,5 +180,8 @@ cache /var/lib/waagent/WireServerEndpoint, and the /32 route to the target.
 - skip: Windows (the Windows agent always uses 168.63.129.16).
 Fix: renew DHCP on the primary NIC; delete a stale WireServerEndpoint and restart the
 agent; find the DHCP server that hands out a wrong option 245.""",
+    facts=EndpointFacts,
     context=True,
 )
+
+SPECS = (ENDPOINT,)

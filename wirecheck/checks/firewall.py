@@ -8,40 +8,27 @@ in between, for a probe that failed, is named with the command that removes it.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
-from wirecheck.model import CheckResult, RunConfig, Status
-from wirecheck.platform.firewall import (
-    Rule,
-    Snapshot,
+from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
+from wirecheck.checks.catalogue import load_all
+from wirecheck.model import CheckResult, Facts, RunConfig, Status
+from wirecheck.platform.firewall.assess import (
     agent_firewall,
     counter_increase,
     is_agent_rule,
     jumps_into,
     mentions,
     reachable_chains,
-    read_snapshot,
     touches_path,
 )
+from wirecheck.platform.firewall.model import Rule, Snapshot
+from wirecheck.platform.firewall.reader import read_snapshot
 from wirecheck.platform.windows import parse_firewall_rules
 
-# The traffic each probe sends: (address: "target" | "imds", protocol, port name in Ports).
-PROBE_TRAFFIC: Mapping[str, tuple[tuple[str, str, str], ...]] = {
-    "tcp-80": (("target", "tcp", "http"),),
-    "tcp-32526": (("target", "tcp", "host_plugin"),),
-    "wire-versions": (("target", "tcp", "http"),),
-    "dns-udp": (("target", "udp", "dns"),),
-    "dns-tcp": (("target", "tcp", "dns"),),
-    "dns-reverse": (("target", "udp", "dns"), ("target", "tcp", "dns")),
-    "trace-80": (("target", "tcp", "http"),),
-    "trace-32526": (("target", "tcp", "host_plugin"),),
-    "egress-nic": (("target", "tcp", "http"),),
-    "imds": (("imds", "tcp", "imds"),),
-}
 # Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
 AFTER_RESERVE_S = 0.25
 # A probe that times out reports at the deadline, after the second reading: its result is
@@ -62,32 +49,134 @@ class Flow:
     port: int
 
 
-def flows(config: RunConfig) -> list[Flow]:
-    addresses = {"target": config.target, "imds": config.imds_address}
-    return [
-        Flow(check_id, addresses[where], protocol, getattr(config.ports, port))
-        for check_id, traffic in PROBE_TRAFFIC.items()
-        for where, protocol, port in traffic
-    ]
+def flows(specs: Iterable[CheckSpec], config: RunConfig) -> list[Flow]:
+    """The traffic the checks send, as their specs declare it. Every check's, not only this
+    run's: a rule that would drop a probe that did not run is still worth naming."""
+    return [Flow(spec.id, *traffic.flow(config)) for spec in specs for traffic in spec.traffic]
 
 
-def prepare_firewall(ctx: CheckContext, platform_name: str = sys.platform) -> Snapshot | None:
+@dataclass(frozen=True)
+class RuleSeen:
+    """A rule that can touch the probes' traffic, and what it did during the run."""
+
+    rule: Rule
+    agent: bool  # one of the guest agent's own rules
+    probes: tuple[str, ...]  # the checks whose packets it can match
+    packets_during_probes: int | None  # None: no "before" snapshot, or no counter
+
+    def to_dict(self) -> dict[str, object]:
+        shown: dict[str, object] = {
+            "source": self.rule.source,
+            "table": self.rule.table,
+            "chain": self.rule.chain,
+            "rule": self.rule.text,
+            "verdict": self.rule.verdict,
+            "packets": self.rule.packets,
+            "agent": self.agent,
+            "probes": list(self.probes),
+        }
+        if self.packets_during_probes is not None:
+            shown["packets_during_probes"] = self.packets_during_probes
+        return shown
+
+
+@dataclass(frozen=True)
+class CountedRule:
+    """A blocking rule whose counter rose while probes it matches failed."""
+
+    rule: Rule
+    packets: int
+    probes: tuple[str, ...]  # the failed probes it matches
+    agent: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.rule.source,
+            "table": self.rule.table,
+            "chain": self.rule.chain,
+            "rule": self.rule.text,
+            "verdict": self.rule.verdict,
+            "packets_during_probes": self.packets,
+            "probes": list(self.probes),
+            "agent": self.agent,
+            "remove": self.rule.remove,
+        }
+
+
+@dataclass(frozen=True)
+class SuspectRule:
+    """A blocking rule that may have dropped probes, with no counter to tell."""
+
+    rule: Rule
+    probes: tuple[str, ...]  # the failed probes it matches (empty: its probes did not run)
+
+
+@dataclass(frozen=True)
+class FirewallFacts(Facts):
+    sources: tuple[str, ...]  # the commands and files read
+    notes: tuple[str, ...] = ()  # what could not be read, and why
+    readable: bool = True  # the rules in force were read
+    counted_before: bool = False  # a snapshot from before the probes exists
+    agent_firewall: str | None = None  # the guest agent's own rules found, described
+    rules: tuple[RuleSeen, ...] = ()
+    counted: tuple[CountedRule, ...] = ()  # foreign rules first, then the agent's
+    suspects: tuple[SuspectRule, ...] = ()  # only when no rule was counted
+
+    @property
+    def culprits(self) -> tuple[CountedRule, ...]:
+        return tuple(c for c in self.counted if not c.agent)
+
+    @property
+    def agent_counted(self) -> tuple[CountedRule, ...]:
+        return tuple(c for c in self.counted if c.agent)
+
+    def evidence(self) -> dict[str, Any]:
+        if not self.readable:
+            return {"notes": list(self.notes)}
+        evidence: dict[str, Any] = {
+            "read": list(self.sources),
+            "counters": "before and after the probes"
+            if self.counted_before
+            else "after the probes only (no snapshot before them): rules are not tied to probes",
+            "agent_firewall": self.agent_firewall,
+        }
+        if self.notes:
+            evidence["notes"] = list(self.notes)
+        evidence["rules"] = [r.to_dict() for r in self.rules[:MAX_RULES_SHOWN]]
+        if len(self.rules) > MAX_RULES_SHOWN:
+            evidence["rules_not_shown"] = len(self.rules) - MAX_RULES_SHOWN
+        evidence["counted"] = [c.to_dict() for c in self.counted]
+        if self.suspects:
+            evidence["suspects"] = [
+                {
+                    "rule": s.rule.text,
+                    "table": s.rule.table,
+                    "chain": s.rule.chain,
+                    "probes": list(s.probes),
+                }
+                for s in self.suspects
+            ]
+        return evidence
+
+
+def prepare_firewall(ctx: CheckContext) -> Snapshot | None:
     """The "before" snapshot (Linux; Windows Firewall keeps no per-rule counters)."""
-    if platform_name == "win32":
+    if ctx.system.windows:
         return None
     return read_snapshot(ctx.system, ctx.deadline.remaining())
 
 
-def run_firewall(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
+def run_firewall(ctx: CheckContext) -> Outcome:
     before = ctx.prepared.get("firewall")
     _wait_for_probes(ctx, AFTER_RESERVE_S)
-    if platform_name == "win32":
+    if ctx.system.windows:
         return _windows(ctx)
     after = read_snapshot(ctx.system, max(ctx.deadline.remaining(), 0.1))
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
     earlier = before if isinstance(before, Snapshot) and before.readable else None
-    return assess(earlier, after, flows(ctx.config), failed, set(results), ctx.config.target)
+    traffic = flows(load_all(), ctx.config)
+    return assess(earlier, after, traffic, failed, set(results), ctx.config.target)
 
 
 def _windows(ctx: CheckContext) -> Outcome:
@@ -101,7 +190,8 @@ def _windows(ctx: CheckContext) -> Outcome:
     after = Snapshot(tuple(parse_firewall_rules(done.stdout)), ("netsh advfirewall",))
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
-    return assess(None, after, flows(ctx.config), failed, set(results), ctx.config.target)
+    traffic = flows(load_all(), ctx.config)
+    return assess(None, after, traffic, failed, set(results), ctx.config.target)
 
 
 def _wait_for_probes(ctx: CheckContext, reserve_s: float) -> dict[str, CheckResult]:
@@ -109,11 +199,11 @@ def _wait_for_probes(ctx: CheckContext, reserve_s: float) -> dict[str, CheckResu
     negative reserve waits past it)."""
     until = time.monotonic() + ctx.deadline.remaining() - reserve_s
     results: dict[str, CheckResult] = {}
-    for check_id in PROBE_TRAFFIC:
-        if check_id in ctx.planned:
-            result = ctx.board.wait(check_id, max(0.0, until - time.monotonic()))
+    for spec in ctx.specs.values():
+        if spec.traffic:
+            result = ctx.board.wait(spec.id, max(0.0, until - time.monotonic()))
             if result is not None:
-                results[check_id] = result
+                results[spec.id] = result
     return results
 
 
@@ -130,54 +220,41 @@ def assess(
         return Outcome(
             Status.SKIP,
             "no firewall rules could be read: " + ("; ".join(after.notes) or "no tool found"),
-            {"notes": list(after.notes)},
+            FirewallFacts(after.sources, after.notes, readable=False),
             fix="Run as root to read iptables/nft rules and their counters.",
         )
     rose = {c.rule.key: c.packets for c in counter_increase(before, after)} if before else {}
-    evidence: dict[str, object] = {
-        "read": list(after.sources),
-        "counters": "before and after the probes"
-        if before
-        else "after the probes only (no snapshot before them): rules are not tied to probes",
-        "agent_firewall": agent_firewall(after.rules, target),
-    }
-    if after.notes:
-        evidence["notes"] = list(after.notes)
     found = _sort_rules(after, before is not None, rose, traffic, failed, ran, target)
-    shown, culprits, suspects, agent_counted = (
-        found.shown,
-        found.culprits,
-        found.suspects,
-        found.agent_counted,
+    culprits = [c for c in found.counted if not c.agent]
+    agent_counted = [c for c in found.counted if c.agent]
+    facts = FirewallFacts(
+        after.sources,
+        after.notes,
+        counted_before=before is not None,
+        agent_firewall=agent_firewall(after.rules, target),
+        rules=tuple(found.seen),
+        counted=tuple(culprits + agent_counted),
+        suspects=() if culprits else tuple(found.suspects),
     )
-    evidence["rules"] = shown[:MAX_RULES_SHOWN]
-    if len(shown) > MAX_RULES_SHOWN:
-        evidence["rules_not_shown"] = len(shown) - MAX_RULES_SHOWN
-    evidence["counted"] = [
-        _counted_dict(rule, delta, hit, agent=False) for rule, delta, hit in culprits
-    ] + [_counted_dict(rule, delta, hit, agent=True) for rule, delta, hit in agent_counted]
     if culprits:
-        rule, delta, hit = culprits[0]
+        first = culprits[0]
+        delta = first.packets
         others = f" (and {len(culprits) - 1} more, see evidence)" if len(culprits) > 1 else ""
         return Outcome(
             Status.FAIL,
-            f"{_name(rule)} counted {delta} packet{'s' if delta != 1 else ''} during the probes "
-            f"while {', '.join(hit)} failed{others}",
-            evidence,
-            fix=_remove_fix(rule),
+            f"{_name(first.rule)} counted {delta} packet{'s' if delta != 1 else ''} during the "
+            f"probes while {', '.join(first.probes)} failed{others}",
+            facts,
+            fix=_remove_fix(first.rule),
         )
-    if suspects:
-        evidence["suspects"] = [
-            {"rule": r.text, "table": r.table, "chain": r.chain, "probes": hit}
-            for r, hit in suspects
-        ]
-        rule, hit = suspects[0]
+    if found.suspects:
+        rule, hit = found.suspects[0].rule, found.suspects[0].probes
         windows = rule.source == "windows"
         why = f"and {', '.join(hit)} failed" if hit else "(the probes it matches did not run here)"
         if windows and hit:
             # Windows Firewall: a matching enabled block rule wins over any allow rule.
             return Outcome(
-                Status.FAIL, f"{_name(rule)} blocks this traffic {why}", evidence, _remove_fix(rule)
+                Status.FAIL, f"{_name(rule)} blocks this traffic {why}", facts, _remove_fix(rule)
             )
         if not hit:
             proof = ""
@@ -188,35 +265,34 @@ def assess(
         return Outcome(
             Status.WARN,
             f"{_name(rule)} can drop traffic to {target} {why}{proof}",
-            evidence,
+            facts,
             fix=_remove_fix(rule),
         )
-    agent_rules = evidence["agent_firewall"]
+    agent_rules = facts.agent_firewall
     if agent_counted:
-        rule, delta, hit = agent_counted[0]
+        first = agent_counted[0]
         finding = (
-            f"the guest agent's own rule dropped {delta} packet(s) of {', '.join(hit)}: "
-            "expected for a non-root user (see privileges)"
+            f"the guest agent's own rule dropped {first.packets} packet(s) of "
+            f"{', '.join(first.probes)}: expected for a non-root user (see privileges)"
         )
-    elif agent_rules and all(r["agent"] for r in shown):
+    elif agent_rules and all(r.agent for r in found.seen):
         finding = f"only the guest agent's own rules touch {target} (expected): {agent_rules}"
-    elif shown:
-        foreign = sum(not r["agent"] for r in shown)
+    elif found.seen:
+        foreign = sum(not r.agent for r in found.seen)
         expected = "the guest agent's own rules (expected) and " if agent_rules else ""
         finding = f"{expected}{foreign} rule(s) touch {target} or its ports; none blocked a probe"
     else:
         finding = f"no local rule touches {target} or its ports"
-    return Outcome(Status.OK, finding, evidence)
+    return Outcome(Status.OK, finding, facts)
 
 
 @dataclass
 class _Sorted:
     """The rules that touch the probes' traffic, sorted by what they did to it."""
 
-    shown: list[dict[str, object]] = field(default_factory=list)
-    culprits: list[tuple[Rule, int, list[str]]] = field(default_factory=list)
-    suspects: list[tuple[Rule, list[str]]] = field(default_factory=list)
-    agent_counted: list[tuple[Rule, int, list[str]]] = field(default_factory=list)
+    seen: list[RuleSeen] = field(default_factory=list)
+    counted: list[CountedRule] = field(default_factory=list)
+    suspects: list[SuspectRule] = field(default_factory=list)
 
 
 def _sort_rules(
@@ -228,9 +304,9 @@ def _sort_rules(
     ran: set[str],
     target: str,
 ) -> _Sorted:
-    """culprits: foreign blocking rules that counted packets while a probe they match
-    failed; suspects: ones that may have, with no counter to tell (or whose probes did not
-    run); agent_counted: the guest agent's own rule doing its job."""
+    """counted: blocking rules that counted packets while a probe they match failed (the
+    agent's own among them, marked); suspects: ones that may have, with no counter to tell
+    (or whose probes did not run)."""
     directions = reachable_chains(after.rules, after.hooks)
     callers = jumps_into(after.rules)
     found = _Sorted()
@@ -240,19 +316,19 @@ def _sort_rules(
             continue
         agent = is_agent_rule(rule, target)
         delta = rose.get(rule.key, 0)
-        found.shown.append(_rule_dict(rule, agent, probes, delta if counted else None))
+        shown_delta = delta if counted and rule.packets is not None else None
+        found.seen.append(RuleSeen(rule, agent, tuple(probes), shown_delta))
         if not rule.blocking:
             continue
-        hit = [p for p in probes if p in failed]
-        if agent:
-            if delta and hit:
-                found.agent_counted.append((rule, delta, hit))
-        elif delta and hit:
-            found.culprits.append((rule, delta, hit))
+        hit = tuple(p for p in probes if p in failed)
+        if delta and hit:
+            found.counted.append(CountedRule(rule, delta, hit, agent))
+        elif agent:
+            continue
         elif hit and (not counted or rule.packets is None):
-            found.suspects.append((rule, hit))
+            found.suspects.append(SuspectRule(rule, hit))
         elif not set(probes) & ran and not rule.policy:
-            found.suspects.append((rule, []))
+            found.suspects.append(SuspectRule(rule, ()))
     return found
 
 
@@ -303,36 +379,6 @@ def _remove_fix(rule: Rule) -> str:
     return f"Remove it: `{rule.remove}`; and from where it is restored at boot ({PERSISTENCE})."
 
 
-def _rule_dict(rule: Rule, agent: bool, probes: list[str], delta: int | None) -> dict[str, object]:
-    shown: dict[str, object] = {
-        "source": rule.source,
-        "table": rule.table,
-        "chain": rule.chain,
-        "rule": rule.text,
-        "verdict": rule.verdict,
-        "packets": rule.packets,
-        "agent": agent,
-        "probes": probes,
-    }
-    if delta is not None and rule.packets is not None:
-        shown["packets_during_probes"] = delta
-    return shown
-
-
-def _counted_dict(rule: Rule, delta: int, hit: list[str], agent: bool) -> dict[str, object]:
-    return {
-        "source": rule.source,
-        "table": rule.table,
-        "chain": rule.chain,
-        "rule": rule.text,
-        "verdict": rule.verdict,
-        "packets_during_probes": delta,
-        "probes": hit,
-        "agent": agent,
-        "remove": rule.remove,
-    }
-
-
 FIREWALL = CheckSpec(
     "firewall",
     "Local firewall rules for the platform address",
@@ -353,6 +399,12 @@ INVALID; or the nftables table `walinuxagent`) are recognised and expected.
   failed (Windows: an enabled block rule matches a failed probe).
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
 Fix: remove the rule (the command is in the fix line) and from where it is restored at boot.""",
+    facts=FirewallFacts,
     context=True,
+    without_root=(
+        Degradation("iptables and nft rules and their counters can be read only by root"),
+    ),
     prepare=prepare_firewall,
 )
+
+SPECS = (FIREWALL,)

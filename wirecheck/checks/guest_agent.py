@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
-from wirecheck.model import Deadline, Status
+from wirecheck.checks.wire import WireFacts
+from wirecheck.model import Deadline, Facts, Status
 from wirecheck.net.parallel import gather
 from wirecheck.platform.waagent import (
     PROXY_AGENT_STATUS,
@@ -136,8 +136,12 @@ def agent_process(argv: list[str]) -> str | None:
     return "guest-agent" if any(_AGENT_MODE.match(arg) for arg in args) else None
 
 
+class GuestAgentFacts(Facts):
+    """The guest agents found (Linux or Windows)."""
+
+
 @dataclass(frozen=True)
-class LinuxAgentFacts:
+class LinuxAgentFacts(GuestAgentFacts):
     units: Mapping[str, Mapping[str, str]]  # unit -> systemctl properties (loaded ones only)
     processes: tuple[str, ...]  # agent command lines seen in /proc (when systemctl is absent)
     installed: bool  # a unit, a process or /etc/waagent.conf exists
@@ -149,31 +153,83 @@ class LinuxAgentFacts:
     proxy_agent_note: str | None = None
     proxy_agent_header: bool = False  # seen on the WireServer reply (wire-versions)
 
+    @property
+    def agent_unit(self) -> str | None:
+        return next((u for u in AGENT_UNITS if u in self.units), None)
+
+    @property
+    def state(self) -> str | None:
+        unit = self.agent_unit
+        return self.units[unit].get("ActiveState") if unit else None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "active" or bool(self.processes)
+
+    @property
+    def agent_version(self) -> str | None:
+        found = self.version.get("goal_state_agent") or self.version.get("installed")
+        return found or log_version(list(self.log))
+
+    @property
+    def errors(self) -> list[LogEntry]:
+        return connectivity_errors(list(self.log))
+
+    @property
+    def proxy_agent_active(self) -> bool:
+        """The GuestProxyAgent redirects traffic here (connects may end at its listener)."""
+        unit = self.units.get(PROXY_AGENT_UNIT)
+        running = bool(unit and unit.get("ActiveState") == "active") or bool(
+            self.proxy_agent_processes
+        )
+        status = self.proxy_agent
+        return self.proxy_agent_header or running or bool(status and status.redirecting)
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "service": self.agent_unit,
+            "state": self.state or ("running" if self.processes else "not running"),
+            "version": self.agent_version,
+        }
+        if self.version:
+            evidence["waagent_version"] = dict(self.version)
+        if self.processes:
+            evidence["processes"] = list(self.processes)
+        evidence["log_errors"] = [e.to_text() for e in self.errors]
+        if self.log_note:
+            evidence["log"] = self.log_note
+        unit = self.units.get(PROXY_AGENT_UNIT)
+        status = self.proxy_agent
+        if unit or status or self.proxy_agent_header or self.proxy_agent_processes:
+            evidence["guest_proxy_agent"] = {
+                "service": unit.get("ActiveState") if unit else None,
+                "version": status.version if status else None,
+                "status": status.overall if status else None,
+                "modules": dict(status.modules) if status else {},
+                "problems": list(status.problems) if status else [],
+                "reply_header_seen": self.proxy_agent_header,
+            }
+        if self.proxy_agent_note:
+            evidence["guest_proxy_agent_status_file"] = self.proxy_agent_note
+        if self.proxy_agent_processes:
+            evidence["guest_proxy_agent_processes"] = list(self.proxy_agent_processes)
+        return evidence
+
+
+@dataclass(frozen=True)
+class WindowsAgentFacts(GuestAgentFacts):
+    services: Mapping[str, str]  # service name -> its state, or "not installed"
+
+    def evidence(self) -> dict[str, Any]:
+        return dict(self.services)
+
 
 def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
     """The verdict from what was gathered. Pure."""
-    agent_unit = next((u for u in AGENT_UNITS if u in facts.units), None)
-    state = facts.units[agent_unit].get("ActiveState") if agent_unit else None
-    running = state == "active" or bool(facts.processes)
-    version = facts.version.get("goal_state_agent") or facts.version.get("installed")
-    version = version or log_version(list(facts.log))
-    errors = connectivity_errors(list(facts.log))
+    agent_unit, state, version = facts.agent_unit, facts.state, facts.agent_version
+    errors = facts.errors
     recent = [e for e in errors if e.time is None or now - e.time <= RECENT]
-    evidence: dict[str, object] = {
-        "service": agent_unit,
-        "state": state or ("running" if facts.processes else "not running"),
-        "version": version,
-    }
-    if facts.version:
-        evidence["waagent_version"] = dict(facts.version)
-    if facts.processes:
-        evidence["processes"] = list(facts.processes)
-    evidence["log_errors"] = [e.to_text() for e in errors]
-    if facts.log_note:
-        evidence["log"] = facts.log_note
-    proxy_active = _proxy_agent_evidence(facts, evidence)
-
-    notes = [REDIRECT_NOTE] if proxy_active else []
+    notes = [REDIRECT_NOTE] if facts.proxy_agent_active else []
     if not facts.installed:
         return Outcome(
             Status.SKIP,
@@ -184,16 +240,16 @@ def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
                     *notes,
                 ]
             ),
-            evidence,
+            facts,
         )
     named = f"{agent_unit or 'waagent'} {version or '(version unknown)'}"
-    if not running:
+    if not facts.running:
         # Installed by its configuration alone: no unit or process says more.
         why = state or f"{WAAGENT_CONF} is there, no walinuxagent/waagent service or process is"
         return Outcome(
             Status.WARN,
             "; ".join([f"the guest agent is installed but not running ({why})", *notes]),
-            evidence,
+            facts,
             fix=f"Start it: `systemctl start {agent_unit or 'walinuxagent'}`; "
             f"`journalctl -u {agent_unit or 'walinuxagent'}` says why it stopped.",
         )
@@ -208,7 +264,7 @@ def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
                     *notes,
                 ]
             ),
-            evidence,
+            facts,
             fix="The agent cannot always reach the platform: the other rows say why; after "
             f"fixing, watch `{WAAGENT_LOG}` for new errors.",
         )
@@ -221,30 +277,8 @@ def judge_linux(facts: LinuxAgentFacts, now: datetime) -> Outcome:
                 *notes,
             ]
         ),
-        evidence,
+        facts,
     )
-
-
-def _proxy_agent_evidence(facts: LinuxAgentFacts, evidence: dict[str, object]) -> bool:
-    """Add the GuestProxyAgent's facts to the evidence; True when it redirects traffic."""
-    unit = facts.units.get(PROXY_AGENT_UNIT)
-    unit_active = bool(unit and unit.get("ActiveState") == "active")
-    status = facts.proxy_agent
-    if unit or status or facts.proxy_agent_header or facts.proxy_agent_processes:
-        evidence["guest_proxy_agent"] = {
-            "service": unit.get("ActiveState") if unit else None,
-            "version": status.version if status else None,
-            "status": status.overall if status else None,
-            "modules": dict(status.modules) if status else {},
-            "problems": list(status.problems) if status else [],
-            "reply_header_seen": facts.proxy_agent_header,
-        }
-    if facts.proxy_agent_note:
-        evidence["guest_proxy_agent_status_file"] = facts.proxy_agent_note
-    if facts.proxy_agent_processes:
-        evidence["guest_proxy_agent_processes"] = list(facts.proxy_agent_processes)
-    running = unit_active or bool(facts.proxy_agent_processes)
-    return facts.proxy_agent_header or running or bool(status and status.redirecting)
 
 
 def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
@@ -280,7 +314,7 @@ def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
     except OSError:
         conf_present = False
     proxy_status, proxy_note = _proxy_agent_status(ctx)
-    wire = ctx.wait_for("wire-versions")
+    wire, _ = ctx.facts_of("wire-versions", WireFacts)
     return LinuxAgentFacts(
         units=loaded,
         processes=agent_processes,
@@ -291,7 +325,7 @@ def collect_linux(ctx: CheckContext, now: datetime) -> LinuxAgentFacts:
         log_note=log_note,
         proxy_agent=proxy_status,
         proxy_agent_note=proxy_note,
-        proxy_agent_header=bool(wire and wire.evidence.get("guest_proxy_agent_header")),
+        proxy_agent_header=bool(wire and wire.fetch.proxy_agent_header),
     )
 
 
@@ -351,9 +385,9 @@ def run_windows(ctx: CheckContext) -> Outcome:
         for name, done in got.items()
         if isinstance(done, CommandResult) and done.error is None
     }
-    evidence: dict[str, object] = {
-        name: (s.state or "?") if s.installed else "not installed" for name, s in states.items()
-    }
+    evidence = WindowsAgentFacts(
+        {name: (s.state or "?") if s.installed else "not installed" for name, s in states.items()}
+    )
     agents = [states[n] for n in WINDOWS_AGENT_SERVICES if n in states]
     if not any(s.installed for s in agents):
         return Outcome(Status.SKIP, "no Windows guest agent service is installed here", evidence)
@@ -376,12 +410,8 @@ def _sc_query(ctx: CheckContext, name: str, budget: Deadline) -> Callable[[], ob
     return lambda: ctx.system.run_command(["sc", "query", name], budget.remaining())
 
 
-def run_guest_agent(
-    ctx: CheckContext,
-    platform_name: str = sys.platform,
-    now: Callable[[], datetime] = _now,
-) -> Outcome:
-    if platform_name == "win32":
+def run_guest_agent(ctx: CheckContext, now: Callable[[], datetime] = _now) -> Outcome:
+    if ctx.system.windows:
         return run_windows(ctx)
     return judge_linux(collect_linux(ctx, now()), now())
 
@@ -404,5 +434,10 @@ does not prove the path to the host; the traceroute rows do.
   finding quotes the last one and its time).
 - skip: no guest agent is installed.
 Fix: start the service; fix what the other rows point at, then watch the agent's log.""",
+    facts=GuestAgentFacts,
     context=True,
+    cause_weight=30,
+    cause_prefix="Guest agent: ",
 )
+
+SPECS = (GUEST_AGENT,)

@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
+from typing import Any
 
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck import advice
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ProbeFacts, Traffic
+from wirecheck.checks.fetch import Fetch
 from wirecheck.errors import ParseError
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.net import http
 from wirecheck.net.errors import MEANING, NetOutcome
-from wirecheck.platform.imds import NETWORK_PATH, nic_evidence, outbound_public_ip, parse_network
+from wirecheck.platform.imds import (
+    NETWORK_PATH,
+    ImdsNic,
+    nic_evidence,
+    outbound_public_ip,
+    parse_network,
+)
 from wirecheck.platform.routes import default_routes, parse_proc_net_route
 
-PROXY_AGENT_HEADER = "x-ms-azure-host-authorization"
+
+@dataclass(frozen=True)
+class ImdsFacts(ProbeFacts):
+    fetch: Fetch
+    nics: tuple[ImdsNic, ...] | None = None  # None: no NIC list came back
+    outbound_public_ip: str | None = None
+    outbound_public_ip_why: str = ""
+    body: str | None = None  # an answer that was not IMDS's, for the evidence
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        return self.fetch.outcome
+
+    def evidence(self) -> dict[str, Any]:
+        evidence = self.fetch.evidence()
+        if not self.fetch.connected and self.fetch.errno:
+            evidence["errno"] = self.fetch.errno
+        if self.fetch.detail:
+            evidence["detail"] = self.fetch.detail
+        if self.fetch.http_status is not None:
+            evidence["http_status"] = self.fetch.http_status
+        if self.fetch.proxy_agent_header:
+            evidence["guest_proxy_agent_header"] = True
+        if self.body is not None:
+            evidence["body"] = self.body
+        if self.nics is not None:
+            evidence.update(
+                nics=[nic_evidence(n) for n in self.nics],
+                outbound_public_ip=self.outbound_public_ip,
+                outbound_public_ip_why=self.outbound_public_ip_why,
+            )
+        return evidence
 
 
 def default_route_mac(ctx: CheckContext) -> str | None:
@@ -27,7 +67,7 @@ def default_route_mac(ctx: CheckContext) -> str | None:
         return None
 
 
-def run_imds(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
+def run_imds(ctx: CheckContext) -> Outcome:
     config = ctx.config
     address, port = config.imds_address, config.ports.imds
     if address == IMDS_ADDRESS and config.target != PLATFORM_ADDRESS:
@@ -45,33 +85,27 @@ def run_imds(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
         headers={"Metadata": "true"},
         socket_factory=ctx.system.socket_factory,
     )
-    evidence = http.reply_evidence(address, port, NETWORK_PATH, reply)
-    if not reply.connect.connected:
-        if reply.connect.errno_name:
-            evidence["errno"] = reply.connect.errno_name
+    fetch = Fetch.of(address, port, NETWORK_PATH, reply)
+    if not fetch.connected:
         return Outcome(
             Status.WARN,
             f"IMDS is not reachable: {MEANING[reply.connect.outcome]}",
-            evidence,
+            ImdsFacts(fetch),
             fix=_unreachable_fix(reply.connect.outcome, address),
         )
-    if reply.outcome is not NetOutcome.CONNECTED:
-        evidence["detail"] = reply.detail
+    if fetch.http_status is None:
         return Outcome(
             Status.WARN,
-            f"IMDS accepted the connection but gave no complete answer ({reply.detail})",
-            evidence,
+            f"IMDS accepted the connection but gave no complete answer ({fetch.detail})",
+            ImdsFacts(fetch),
             fix=f"Something other than IMDS may answer at {address} (a proxy or local "
             "listener); retry, then check the guest-agent row for the GuestProxyAgent.",
         )
-    evidence["http_status"] = reply.status
-    if PROXY_AGENT_HEADER in reply.headers:
-        evidence["guest_proxy_agent_header"] = True
     if reply.status != 200:
         return Outcome(
             Status.WARN,
             f"IMDS answered HTTP {reply.status} {reply.reason}".rstrip(),
-            evidence,
+            ImdsFacts(fetch),
             fix="IMDS refuses requests with a proxy header (X-Forwarded-For) or without "
             "`Metadata: true`; if a proxy or appliance is in the way, bypass it for "
             f"{address}. A 429 means too many requests: retry later.",
@@ -79,17 +113,16 @@ def run_imds(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
     try:
         nics = parse_network(reply.body)
     except ParseError as exc:
-        evidence["body"] = reply.body[:2048].decode("utf-8", errors="replace")
+        body = reply.body[:2048].decode("utf-8", errors="replace")
         return Outcome(
-            Status.WARN, str(exc), evidence, fix=f"Something other than IMDS answers at {address}."
+            Status.WARN,
+            str(exc),
+            ImdsFacts(fetch, body=body),
+            fix=f"Something other than IMDS answers at {address}.",
         )
-    mac = default_route_mac(ctx) if platform_name != "win32" else None
+    mac = None if ctx.system.windows else default_route_mac(ctx)
     public, why = outbound_public_ip(nics, mac)
-    evidence.update(
-        nics=[nic_evidence(n) for n in nics],
-        outbound_public_ip=public,
-        outbound_public_ip_why=why,
-    )
+    facts = ImdsFacts(fetch, tuple(nics), public, why)
     listed = "; ".join(
         f"{n.mac} {', '.join(n.private_ipv4) or 'no private IP'}"
         + (f" (public {', '.join(n.public_ipv4)})" if n.public_ipv4 else "")
@@ -99,15 +132,15 @@ def run_imds(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
     return Outcome(
         Status.OK,
         f"answered in {reply.elapsed_s * 1000:.0f} ms: {len(nics)} NIC(s): {listed}; {outbound}",
-        evidence,
+        facts,
     )
 
 
 def _unreachable_fix(outcome: NetOutcome, address: str) -> str:
     if outcome in (NetOutcome.REFUSED, NetOutcome.BLOCKED):
         return (
-            f"A local rule rejects traffic to {address}: `iptables-save -c | grep {address}` "
-            "and `nft list ruleset` name it (the firewall row too). Off Azure this is expected."
+            f"A local rule rejects traffic to {address}: {advice.find_rule(address)} name it "
+            "(the firewall row too). Off Azure this is expected."
         )
     if outcome is NetOutcome.UNREACHABLE:
         return (
@@ -136,5 +169,10 @@ uses a NAT gateway, a load balancer rule or default SNAT).
   Azure VM), an HTTP error, or an answer that is not IMDS's.
 - skip: the run's target is not 168.63.129.16 (IMDS is asked only alongside it).
 Fix: let TCP 80 to 169.254.169.254 leave by the primary NIC, directly (no proxy, no rule).""",
+    facts=ImdsFacts,
     context=True,
+    traffic=(Traffic("imds", "tcp", "imds"),),
+    cause_weight=20,
 )
+
+SPECS = (IMDS,)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from wirecheck import advice
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
-from wirecheck.model import Status
+from wirecheck.model import Facts, Status
 from wirecheck.platform.waagent import (
     WAAGENT_CONF,
     firewall_enabled,
@@ -15,23 +17,29 @@ from wirecheck.platform.waagent import (
     proxy_agent_installed,
 )
 
-# What running without root costs each check on Linux (DESIGN 3, 8).
-_LINUX_DEGRADED = {
-    "egress-nic": "no packet capture: the interface comes from the route lookup and socket only",
-    "firewall": "iptables and nft rules and their counters can be read only by root",
-}
-# Only where the GuestProxyAgent is: root would trace with raw SYNs that it cannot redirect.
-_TRACE_DEGRADED = {
-    "trace-80": "only the kernel engine runs: no raw SYNs past the GuestProxyAgent",
-    "trace-32526": "only the kernel engine runs: no raw SYNs past the GuestProxyAgent",
-}
-_AGENT_FIREWALL_EFFECT = (
-    "the guest agent's firewall drops TCP to {target} from non-root users: a timeout here "
-    "is expected and says nothing about the network"
-)
-_WINDOWS_DEGRADED = {
-    "egress-nic": "no packet capture without Administrator",
-}
+_AGENT_FIREWALL_EFFECT = "{drops}: a timeout here is expected and says nothing about the network"
+
+
+@dataclass(frozen=True)
+class PrivilegesFacts(Facts):
+    root: bool
+    user: str | None = None  # the effective user, when not root
+    # From /etc/waagent.conf (Linux, not root): "enabled", "disabled" or "absent".
+    agent_firewall: str | None = None
+    agent_firewall_source: str = ""
+    degraded: Mapping[str, str] = field(default_factory=dict)  # check id -> what it loses
+
+    def evidence(self) -> dict[str, Any]:
+        if self.root:
+            return {"root": True}
+        evidence: dict[str, Any] = {"root": False, "user": self.user}
+        if self.agent_firewall is not None:
+            evidence.update(
+                agent_firewall=self.agent_firewall,
+                agent_firewall_source=self.agent_firewall_source,
+            )
+        evidence["degraded"] = dict(self.degraded)
+        return evidence
 
 
 def effective_user(uid: int | None = None) -> str | None:
@@ -69,45 +77,45 @@ def agent_firewall_state(ctx: CheckContext) -> tuple[str, str]:
 
 
 def run_privileges(
-    ctx: CheckContext,
-    platform_name: str = sys.platform,
-    user_name: Callable[[], str | None] = effective_user,
+    ctx: CheckContext, user_name: Callable[[], str | None] = effective_user
 ) -> Outcome:
-    windows = platform_name == "win32"
+    windows = ctx.system.windows
     who = "Administrator" if windows else "root"
     if ctx.system.is_root():
         return Outcome(
-            Status.OK,
-            f"running as {who}: every check runs at full strength",
-            {"root": True},
+            Status.OK, f"running as {who}: every check runs at full strength", PrivilegesFacts(True)
         )
     # Windows has no uid: the logon name is the account (elevation keeps it).
     user = ctx.system.environ.get("USERNAME") if windows else user_name()
-    evidence: dict[str, object] = {"root": False, "user": user}
-    degraded = dict(_WINDOWS_DEGRADED if windows else _LINUX_DEGRADED)
-    if not windows:
-        if proxy_agent_installed(ctx.system.read_text):
-            degraded.update(_TRACE_DEGRADED)
-        state, why = agent_firewall_state(ctx)
-        evidence.update(agent_firewall=state, agent_firewall_source=why)
-        if state == "enabled":
-            effect = _AGENT_FIREWALL_EFFECT.format(target=ctx.config.target)
-            for check_id in ("tcp-80", "tcp-32526", "wire-versions"):
-                degraded[check_id] = effect
-    shown = {k: v for k, v in degraded.items() if not ctx.planned or k in ctx.planned}
-    evidence["degraded"] = shown
-    effects = ", ".join(shown) or "no check in this run"
+    state, why = (None, "") if windows else agent_firewall_state(ctx)
+    proxy_agent = not windows and proxy_agent_installed(ctx.system.read_text)
+    degraded = degradations(ctx, windows, proxy_agent, state == "enabled")
+    facts = PrivilegesFacts(False, user, state, why, degraded)
+    effects = ", ".join(degraded) or "no check in this run"
     finding = f"not running as {who}{f' ({user})' if user else ''}: degraded: {effects}"
-    if evidence.get("agent_firewall") == "enabled":
+    if state == "enabled":
         finding += "; TCP 80/32526 timeouts are expected (the guest agent's firewall)"
     return Outcome(
         Status.WARN,
         finding,
-        evidence,
-        fix="Run as Administrator (an elevated prompt)."
-        if windows
-        else "Run as root: `sudo wirecheck`.",
+        facts,
+        fix="Run as Administrator (an elevated prompt)." if windows else advice.RUN_AS_ROOT,
     )
+
+
+def degradations(
+    ctx: CheckContext, windows: bool, proxy_agent: bool, agent_firewall: bool
+) -> dict[str, str]:
+    """What running without root costs each check of this run, from their specs."""
+    found: dict[str, list[str]] = {}
+    for spec in ctx.specs.values():
+        for cost in spec.without_root:
+            if cost.windows == windows and (proxy_agent or not cost.only_with_proxy_agent):
+                found.setdefault(spec.id, []).append(cost.text)
+        if agent_firewall and spec.probe and spec.sends_tcp_to_target_beyond_dns():
+            drops = advice.agent_firewall_drops_non_root(ctx.config.target)
+            found.setdefault(spec.id, []).append(_AGENT_FIREWALL_EFFECT.format(drops=drops))
+    return {check_id: "; ".join(texts) for check_id, texts in found.items()}
 
 
 PRIVILEGES = CheckSpec(
@@ -125,5 +133,8 @@ rows are weaker without it.
   GuestProxyAgent), SYN capture and reading the firewall rules with their counters also
   need root.
 Fix: run `sudo wirecheck` (Windows: an elevated prompt).""",
+    facts=PrivilegesFacts,
     context=True,
 )
+
+SPECS = (PRIVILEGES,)

@@ -7,10 +7,11 @@ other tools, and which agent, would not go direct.
 from __future__ import annotations
 
 import re
-import sys
+from dataclasses import dataclass
+from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
-from wirecheck.model import Status
+from wirecheck.model import Facts, Status
 from wirecheck.platform.proxy import (
     ProxySetting,
     catching_proxy,
@@ -33,6 +34,26 @@ def _redact(value: str) -> str:
 
 def _shown(setting: ProxySetting) -> dict[str, str]:
     return {"where": setting.where, "name": setting.name, "value": _redact(setting.value)}
+
+
+@dataclass(frozen=True)
+class ProxyFacts(Facts):
+    settings: tuple[ProxySetting, ...]  # every proxy setting found
+    catching: tuple[ProxySetting, ...]  # those that would catch http://<target>/
+    waagent_conf_proxy: str | None = None  # HttpProxy in /etc/waagent.conf
+    notes: tuple[str, ...] = ()
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "settings": [_shown(s) for s in self.settings],
+            "catching": [_shown(s) for s in self.catching],
+            "wirecheck": "connects directly: no proxy is used for any probe",
+        }
+        if self.waagent_conf_proxy:
+            evidence["waagent_conf_proxy"] = _redact(self.waagent_conf_proxy)
+        if self.notes:
+            evidence["notes"] = list(self.notes)
+        return evidence
 
 
 def unit_settings(ctx: CheckContext) -> tuple[list[ProxySetting], list[str]]:
@@ -59,12 +80,12 @@ def unit_settings(ctx: CheckContext) -> tuple[list[ProxySetting], list[str]]:
     return settings, notes
 
 
-def run_proxy(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
+def run_proxy(ctx: CheckContext) -> Outcome:
     target = ctx.config.target
     catching: list[ProxySetting] = []
     notes: list[str] = []
     sources = {"environment": proxy_variables(ctx.system.environ, "environment")}
-    if platform_name == "win32":
+    if ctx.system.windows:
         done = ctx.system.run_command(
             ["netsh", "winhttp", "show", "proxy"], min(COMMAND_TIMEOUT_S, ctx.deadline.remaining())
         )
@@ -89,22 +110,16 @@ def run_proxy(ctx: CheckContext, platform_name: str = sys.platform) -> Outcome:
         if caught is not None:
             catching.append(caught)
 
-    evidence: dict[str, object] = {
-        "settings": [_shown(s) for group in sources.values() for s in group],
-        "catching": [_shown(s) for s in catching],
-        "wirecheck": "connects directly: no proxy is used for any probe",
-    }
     agent_proxy = _agent_conf_proxy(ctx)
     if agent_proxy:
-        evidence["waagent_conf_proxy"] = _redact(agent_proxy)
         notes.append(
             f"{WAAGENT_CONF} sets HttpProxy {_redact(agent_proxy)}: the agent uses it for "
             "extension downloads; it calls WireServer and the host plugin directly"
         )
-    if notes:
-        evidence["notes"] = notes
+    found = tuple(s for group in sources.values() for s in group)
+    evidence = ProxyFacts(found, tuple(catching), agent_proxy, tuple(notes))
     if not catching:
-        if evidence["settings"]:
+        if found:
             finding = f"proxy settings exist, but no_proxy (or the bypass list) excludes {target}"
         else:
             finding = f"no proxy setting would catch http://{target}/"
@@ -165,5 +180,9 @@ would not.
 Fix: add 168.63.129.16 and 169.254.169.254 to no_proxy and NO_PROXY (or the WinHTTP bypass
 list); for the agent's unit, `systemctl edit walinuxagent` with
 `Environment=no_proxy=168.63.129.16,169.254.169.254`.""",
+    facts=ProxyFacts,
     context=True,
+    cause_weight=50,
 )
+
+SPECS = (PROXY,)

@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from dataclasses import dataclass
+from typing import Any
+
+from wirecheck import advice
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ProbeFacts, Traffic
 from wirecheck.model import Status
 from wirecheck.net import tcp
 from wirecheck.net.errors import MEANING, NetOutcome
+
+
+@dataclass(frozen=True)
+class ConnectFacts(ProbeFacts):
+    """One TCP connect to the target."""
+
+    target: str
+    port: int
+    outcome: NetOutcome
+    latency_ms: float
+    errno: str | None = None  # the errno name and text, when it failed
+    local_address: tuple[str, int] | None = None  # when connected
+    interface: str | None = None  # the interface holding the local address
+
+    @property
+    def connected(self) -> bool:
+        return self.local_address is not None
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        return self.outcome
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "target": f"{self.target}:{self.port}",
+            "outcome": self.outcome.value,
+            "latency_ms": self.latency_ms,
+        }
+        if self.errno:
+            evidence["errno"] = self.errno
+        if self.local_address:
+            evidence["local_address"] = f"{self.local_address[0]}:{self.local_address[1]}"
+            evidence["interface"] = self.interface
+        return evidence
 
 
 def _probe(ctx: CheckContext, port: int, service: str) -> Outcome:
@@ -13,29 +51,27 @@ def _probe(ctx: CheckContext, port: int, service: str) -> Outcome:
     result, sock = tcp.connect(target, port, ctx.deadline.remaining(), ctx.system.socket_factory)
     if sock is not None:
         sock.close()
-    evidence: dict[str, object] = {
-        "target": f"{target}:{port}",
-        "outcome": result.outcome.value,
-        "latency_ms": round(result.latency_s * 1000, 2),
-    }
-    if result.errno_name:
-        evidence["errno"] = result.errno_name
-    if result.local_address:
-        local_ip, local_port = result.local_address
-        evidence["local_address"] = f"{local_ip}:{local_port}"
-        evidence["interface"] = ctx.system.interface_of(local_ip)
-        where = f" from {local_ip}" + (
-            f" on {evidence['interface']}" if evidence["interface"] else ""
-        )
+    local = result.local_address
+    facts = ConnectFacts(
+        target,
+        port,
+        result.outcome,
+        round(result.latency_s * 1000, 2),
+        result.errno_name,
+        local,
+        ctx.system.interface_of(local[0]) if local else None,
+    )
+    if local:
+        where = f" from {local[0]}" + (f" on {facts.interface}" if facts.interface else "")
         return Outcome(
             Status.OK,
             f"connected to {service} in {result.latency_s * 1000:.1f} ms{where}",
-            evidence,
+            facts,
         )
     return Outcome(
         Status.FAIL,
         f"{service} {MEANING[result.outcome]}",
-        evidence,
+        facts,
         fix=connect_fix(result.outcome, target, port, ctx.system.is_root()),
     )
 
@@ -44,13 +80,13 @@ def connect_fix(outcome: NetOutcome, target: str, port: int, root: bool) -> str:
     """The first thing to try for a failed connect to target:port."""
     if outcome is NetOutcome.TIMEOUT and not root:
         return (
-            "Run wirecheck as root: the Azure guest agent's firewall drops TCP to "
-            f"{target} from non-root users (a timeout, as seen here)."
+            f"Run wirecheck as root: {advice.agent_firewall_drops_non_root(target)} (a "
+            "timeout, as seen here)."
         )
     if outcome is NetOutcome.TIMEOUT:
         return (
             f"Look for a rule that drops port {port} to {target}: "
-            f"`iptables-save -c | grep -e {target} -e {port}` and `nft list ruleset`; "
+            f"{advice.find_rule(target, port)}; "
             "then an NSG, a route to an appliance, or a host-side block."
         )
     if outcome is NetOutcome.REFUSED:
@@ -61,7 +97,7 @@ def connect_fix(outcome: NetOutcome, target: str, port: int, root: bool) -> str:
     if outcome is NetOutcome.BLOCKED:
         return (
             f"A local firewall rule forbids sending to {target}:{port}: "
-            f"`iptables-save -c | grep {target}` and `nft list ruleset` name it; remove it."
+            f"{advice.find_rule(target)} name it; remove it."
         )
     if outcome is NetOutcome.UNREACHABLE:
         return (
@@ -92,6 +128,9 @@ control channel) listens. Records the latency, the local address and the interfa
 - fail, refused: a reset or port-unreachable came back: a REJECT rule or an appliance.
 - fail, blocked locally: the kernel refused to send (EPERM): a local firewall rule.
 - fail, unreachable: no route to the target; check `ip route get 168.63.129.16`.""",
+    facts=ConnectFacts,
+    probe="connect",
+    traffic=(Traffic("target", "tcp", "http"),),
 )
 
 TCP_32526 = CheckSpec(
@@ -101,5 +140,12 @@ TCP_32526 = CheckSpec(
     explain="""\
 Opens a TCP connection to the target's port 32526, the host agent plugin that serves
 extension artifacts and status. It does not answer casual HTTP, so a connect is the test.
-Outcomes and fixes are as for tcp-80.""",
+- ok: connected.
+- fail: timed out, refused, blocked locally or unreachable, with the causes and fixes
+  given for tcp-80.""",
+    facts=ConnectFacts,
+    probe="connect",
+    traffic=(Traffic("target", "tcp", "host_plugin"),),
 )
+
+SPECS = (TCP_80, TCP_32526)

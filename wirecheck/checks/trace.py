@@ -8,14 +8,15 @@ report's `Testing 80 Port ...` sections) and as structured hops.
 from __future__ import annotations
 
 import ipaddress
-import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from wirecheck import advice
+from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome, ProbeFacts, Traffic
 from wirecheck.model import Deadline, Status
+from wirecheck.net.errors import NetOutcome
 from wirecheck.net.parallel import gather
 from wirecheck.net.traceroute import (
     KERNEL,
@@ -26,15 +27,62 @@ from wirecheck.net.traceroute import (
     TraceRun,
     choose_engine,
 )
+from wirecheck.net.traceroute.hops import Hop, render_traceroute
+from wirecheck.net.traceroute.schedule import TracePlan
 from wirecheck.platform.routes import KernelRoute, kernel_route
 from wirecheck.platform.waagent import proxy_agent_installed
-from wirecheck.trace import Hop, TracePlan, classify, render_traceroute
 
 # Reverse names for the hops (traceroute's default, non `-n` form) get this much of what
 # is left of the deadline, at most; a hop whose name is not back in time shows its address,
 # as traceroute does when a lookup fails.
 NAMES_BUDGET_S = 0.5
 ROUTE_LOOKUP_S = 1.0
+
+
+@dataclass(frozen=True)
+class TraceFacts(ProbeFacts):
+    target: str
+    port: int
+    engine: str | None = None  # None: no trace ran (the row is a skip)
+    engine_reason: str = ""
+    hops: tuple[Hop, ...] = ()
+    max_hops: int = 0
+    probes_sent: int = 0
+    trace_ms: float = 0.0
+    ended_at_deadline: bool = False
+    traceroute_text: str = ""  # what `traceroute -T` would print
+    interface: str | None = None  # the raw engine's, from the kernel's route lookup
+    source: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def reached(self) -> bool:
+        return any(hop.kind == "target" for hop in self.hops)
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        return NetOutcome.CONNECTED if self.reached else NetOutcome.TIMEOUT
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {"target": f"{self.target}:{self.port}"}
+        if self.engine is None:
+            return evidence
+        evidence.update(
+            engine=self.engine,
+            engine_reason=self.engine_reason,
+            hops=[hop.to_dict() for hop in self.hops],
+            max_hops=self.max_hops,
+            probes_sent=self.probes_sent,
+            trace_ms=self.trace_ms,
+            ended_at_deadline=self.ended_at_deadline,
+            traceroute_text=self.traceroute_text,
+        )
+        if self.interface:
+            evidence["interface"] = self.interface
+            evidence["source"] = self.source
+        if self.notes:
+            evidence["notes"] = list(self.notes)
+        return evidence
 
 
 @dataclass(frozen=True)
@@ -117,16 +165,16 @@ def run_trace(
     port: int,
     service: str,
     engines: EngineFactory = make_engine,
-    platform: str = sys.platform,
 ) -> Outcome:
     target = ctx.config.target
+    platform = ctx.system.platform
     try:
         ipaddress.IPv4Address(target)
     except ValueError:
         return Outcome(
             Status.SKIP,
             f"TCP traceroute needs an IPv4 address as target, not {target!r}",
-            {"target": target},
+            TraceFacts(target, port),
             fix="Run with --target set to the address (e.g. 168.63.129.16).",
         )
     root, wanted = ctx.system.is_root(), ctx.config.trace_engine
@@ -144,7 +192,7 @@ def run_trace(
         return Outcome(
             Status.SKIP,
             why,
-            {"target": f"{target}:{port}"},
+            TraceFacts(target, port),
             fix=f"Trace by hand: `Test-NetConnection {target} -Port {port} -TraceRoute` shows "
             f"the path (ICMP), and `Find-NetRoute -RemoteIPAddress {target}` the route used; "
             "on Linux wirecheck traces TCP itself.",
@@ -161,22 +209,21 @@ def run_trace(
     verdict = classify(
         run.hops, target, port, stopped_reason=run.stopped_reason, deadline_hit=run.deadline_hit
     )
-    evidence: dict[str, object] = {
-        "target": f"{target}:{port}",
-        "engine": run.engine,
-        "engine_reason": why,
-        "hops": [hop.to_dict() for hop in run.hops],
-        "max_hops": run.max_hops,
-        "probes_sent": run.probes_sent,
-        "trace_ms": round(run.duration_s * 1000, 1),
-        "ended_at_deadline": run.deadline_hit,
-        "traceroute_text": text,
-    }
-    if choice.request.interface:
-        evidence["interface"] = choice.request.interface
-        evidence["source"] = choice.request.source
-    if notes:
-        evidence["notes"] = notes
+    facts = TraceFacts(
+        target,
+        port,
+        run.engine,
+        why,
+        run.hops,
+        run.max_hops,
+        run.probes_sent,
+        round(run.duration_s * 1000, 1),
+        run.deadline_hit,
+        text,
+        choice.request.interface,
+        choice.request.source,
+        tuple(notes),
+    )
     fix = verdict.fix
     if (
         verdict.status is Status.FAIL
@@ -189,7 +236,7 @@ def run_trace(
             f"{target} from non-root users, so unprivileged probes see nothing. " + (fix or "")
         ).strip()
     finding = f"{service}: {verdict.finding} [{run.engine} engine]"
-    return Outcome(verdict.status, finding, evidence, fix)
+    return Outcome(verdict.status, finding, facts, fix)
 
 
 def hop_names(ctx: CheckContext, hops: tuple[Hop, ...]) -> dict[str, str]:
@@ -205,6 +252,119 @@ def hop_names(ctx: CheckContext, hops: tuple[Hop, ...]) -> dict[str, str]:
 
 def _bind(lookup: Callable[[str], str | None], address: str) -> Callable[[], str | None]:
     return lambda: lookup(address)
+
+
+# ---------------------------------------------------------------------------------------
+# The verdict (pure): what the hops mean, in words, with the fix
+
+_FLAG_MEANING = {
+    "!N": "network unreachable",
+    "!H": "host unreachable",
+    "!P": "protocol unreachable",
+    "!S": "source route failed",
+    "!X": "communication administratively prohibited (a filter)",
+    "!V": "host precedence violation",
+    "!C": "precedence cutoff",
+}
+
+
+@dataclass(frozen=True)
+class TraceVerdict:
+    status: Status
+    finding: str
+    fix: str | None = None
+    details: tuple[str, ...] = field(default=())
+
+
+def classify(
+    hops: Sequence[Hop],
+    target: str,
+    port: int,
+    *,
+    stopped_reason: str | None = None,
+    deadline_hit: bool = False,
+) -> TraceVerdict:
+    """ok: the target answered at hop 1; warn: it answered later (name the hops in between);
+    fail: it never answered, with what the last answering hop said."""
+    where = f"{target}:{port}"
+    if stopped_reason is not None:
+        return TraceVerdict(
+            Status.FAIL,
+            f"the trace to {where} could not send its probes: {stopped_reason}",
+            _send_fix(stopped_reason, target, port),
+        )
+    final = next((h for h in hops if h.final), None)
+    if final is not None and final.kind == "target":
+        return _reached(final, hops, target, port)
+    if final is not None:  # a router said the target is unreachable
+        meaning = _FLAG_MEANING.get(final.flag, "port unreachable (it rejects the port itself)")
+        return TraceVerdict(
+            Status.FAIL,
+            f"hop {final.ttl} ({final.address}) answered {meaning}"
+            + (f" ({final.flag})" if final.flag else "")
+            + f" for {where}; the target never answered",
+            f"Hop {final.ttl} ({final.address}) refuses to forward to {target}: if it is this "
+            "VM's gateway, the route or an NSG/appliance rule there blocks the platform "
+            f"address; compare `ip route get {target}` with the primary NIC's gateway.",
+        )
+    answering = [h for h in hops if h.kind == "router"]
+    waited = "until the deadline" if deadline_hit else f"within {len(hops)} hops"
+    if not answering:
+        return TraceVerdict(
+            Status.FAIL,
+            f"nothing answered the probes to {where} {waited}: no router and not the target",
+            f"Packets to {where} are dropped before anything answers: look for a local rule "
+            f"({advice.find_rule(target, port)}), then an "
+            f"NSG or a host-side block; `ip route get {target}` shows the way out.",
+        )
+    last = answering[-1]
+    return TraceVerdict(
+        Status.FAIL,
+        f"the target {where} never answered ({waited}); the last hop that answered is "
+        f"hop {last.ttl} ({last.address}): time exceeded, so packets got past it and were "
+        "dropped later",
+        f"Something after hop {last.ttl} ({last.address}) drops port {port} to {target}: an "
+        "appliance, a firewall on it, or an NSG/UDR sending the platform address there; on "
+        "Azure the platform is one hop away, so that hop should not be in the path at all.",
+    )
+
+
+def _reached(final: Hop, hops: Sequence[Hop], target: str, port: int) -> TraceVerdict:
+    rtts = [c.rtt_ms for c in final.cells if c.rtt_ms is not None]
+    took = f" in {min(rtts):.3f} ms" if rtts else ""
+    how = "answered" if final.flag == "" else f"answered {final.flag}"
+    if final.ttl == 1:
+        return TraceVerdict(
+            Status.OK, f"{target} {how} at hop 1{took}, directly: no hop in between"
+        )
+    between = [_describe(h) for h in hops if h.ttl < final.ttl]
+    return TraceVerdict(
+        Status.WARN,
+        f"{target} {how} at hop {final.ttl}, not hop 1: in between " + ", ".join(between),
+        f"On Azure the platform address is one hop away. The hop(s) in between are an "
+        f"appliance or a wrong route: check `ip route get {target}` (it must leave by the "
+        "primary NIC's gateway), the /32 route from DHCP, and any UDR or NVA for "
+        f"{target} (port {port}).",
+        tuple(between),
+    )
+
+
+def _describe(hop: Hop) -> str:
+    if hop.kind == "none":
+        return f"hop {hop.ttl} silent (* * *)"
+    return f"hop {hop.ttl} {', '.join(hop.addresses)}"
+
+
+def _send_fix(reason: str, target: str, port: int) -> str:
+    if "EPERM" in reason or "EACCES" in reason:
+        return (
+            f"A local firewall rule forbids sending to {target}:{port} (the kernel refused the "
+            f"probe): {advice.find_rule(target, port)} name it; remove it."
+        )
+    return (
+        f"There is no usable way out to {target}: `ip route get {target}` must name the "
+        "primary NIC and its gateway; renew DHCP on the primary NIC or restore the route."
+    )
 
 
 def run_trace_80(ctx: CheckContext) -> Outcome:
@@ -232,11 +392,23 @@ The text form is what `traceroute -T -p {port}` prints (the classic report shows
   (time exceeded: dropped after it; unreachable: it refused to forward).
 - skip: no engine here (Windows in this version) or the target is not an IPv4 address."""
 
+# Root would trace with raw SYNs, which the GuestProxyAgent cannot redirect.
+_WITHOUT_ROOT = (
+    Degradation(
+        "only the kernel engine runs: no raw SYNs past the GuestProxyAgent",
+        only_with_proxy_agent=True,
+    ),
+)
+
 TRACE_80 = CheckSpec(
     "trace-80",
     "TCP traceroute to port 80",
     run_trace_80,
     explain=_EXPLAIN.format(port=80),
+    facts=TraceFacts,
+    probe="trace",
+    traffic=(Traffic("target", "tcp", "http"),),
+    without_root=_WITHOUT_ROOT,
 )
 
 TRACE_32526 = CheckSpec(
@@ -244,4 +416,10 @@ TRACE_32526 = CheckSpec(
     "TCP traceroute to port 32526",
     run_trace_32526,
     explain=_EXPLAIN.format(port=32526),
+    facts=TraceFacts,
+    probe="trace",
+    traffic=(Traffic("target", "tcp", "host_plugin"),),
+    without_root=_WITHOUT_ROOT,
 )
+
+SPECS = (TRACE_80, TRACE_32526)

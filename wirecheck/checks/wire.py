@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
+from dataclasses import dataclass
+from typing import Any
+
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ProbeFacts, Traffic
+from wirecheck.checks.fetch import Fetch
 from wirecheck.checks.tcp import connect_fix
 from wirecheck.errors import ParseError
 from wirecheck.model import Status
 from wirecheck.net import http
 from wirecheck.net.errors import MEANING, NetOutcome
-from wirecheck.safe_text import printable
-from wirecheck.versions import REQUIRED_VERSION, parse_versions
+from wirecheck.platform.versions import REQUIRED_VERSION, parse_versions
 
 VERSIONS_PATH = "/?comp=versions"
-# A reply header that only the GuestProxyAgent's local listener adds (DESIGN 8).
-PROXY_AGENT_HEADER = "x-ms-azure-host-authorization"
+
+
+@dataclass(frozen=True)
+class WireFacts(ProbeFacts):
+    fetch: Fetch
+    body: str | None = None  # the answer, when a complete one came
+    body_bytes: int | None = None
+    preferred: tuple[str, ...] | None = None  # None: the body was not a versions list
+    supported: tuple[str, ...] | None = None
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        return self.fetch.outcome
+
+    def evidence(self) -> dict[str, Any]:
+        evidence = self.fetch.evidence()
+        if self.fetch.detail:
+            evidence["detail"] = self.fetch.detail
+        if self.fetch.http_status is not None:
+            evidence.update(
+                http_status=self.fetch.http_status, body_bytes=self.body_bytes, body=self.body
+            )
+        if self.fetch.proxy_agent_header:
+            evidence["guest_proxy_agent_header"] = True
+        if self.preferred is not None and self.supported is not None:
+            evidence.update(preferred=list(self.preferred), supported=list(self.supported))
+        return evidence
 
 
 def run_wire_versions(ctx: CheckContext) -> Outcome:
@@ -21,61 +49,56 @@ def run_wire_versions(ctx: CheckContext) -> Outcome:
     reply = http.get(
         target, port, VERSIONS_PATH, ctx.deadline, socket_factory=ctx.system.socket_factory
     )
-    evidence = http.reply_evidence(target, port, VERSIONS_PATH, reply)
-    if not reply.connect.connected:
+    fetch = Fetch.of(target, port, VERSIONS_PATH, reply)
+    if not fetch.connected:
         return Outcome(
             Status.FAIL,
             f"could not connect: {MEANING[reply.connect.outcome]}",
-            evidence,
+            WireFacts(fetch),
             fix=connect_fix(reply.connect.outcome, target, port, ctx.system.is_root()),
         )
-    if reply.outcome is not NetOutcome.CONNECTED:
-        evidence["detail"] = printable(reply.detail)
+    if fetch.http_status is None:
         if reply.outcome is NetOutcome.TIMEOUT:
             finding = "connected, but no complete answer came before the deadline"
         else:
-            finding = f"connected, but the answer is not valid HTTP ({printable(reply.detail)})"
-        return Outcome(Status.FAIL, finding, evidence, fix=_server_fix(target))
+            finding = f"connected, but the answer is not valid HTTP ({fetch.detail})"
+        return Outcome(Status.FAIL, finding, WireFacts(fetch), fix=_server_fix(target))
 
-    evidence.update(
-        http_status=reply.status,
-        body_bytes=len(reply.body),
-        body=reply.body.decode("utf-8", errors="replace"),
-    )
-    if PROXY_AGENT_HEADER in reply.headers:
-        evidence["guest_proxy_agent_header"] = True
+    facts = WireFacts(fetch, reply.body.decode("utf-8", errors="replace"), len(reply.body))
     if reply.status != 200:
         return Outcome(
             Status.FAIL,
             f"WireServer answered HTTP {reply.status} {reply.reason}".rstrip(),
-            evidence,
+            facts,
             fix=_server_fix(target),
         )
     if reply.truncated:
         return Outcome(
             Status.FAIL,
             f"the answer is larger than {http.DEFAULT_MAX_BODY // 1024} KiB: not a versions list",
-            evidence,
+            facts,
             fix=_server_fix(target),
         )
     try:
         versions = parse_versions(reply.body)
     except ParseError as exc:
-        return Outcome(Status.FAIL, str(exc), evidence, fix=_server_fix(target))
-    evidence.update(preferred=list(versions.preferred), supported=list(versions.supported))
+        return Outcome(Status.FAIL, str(exc), facts, fix=_server_fix(target))
+    facts = WireFacts(
+        fetch, facts.body, facts.body_bytes, tuple(versions.preferred), tuple(versions.supported)
+    )
     preferred = ", ".join(versions.preferred) or "none"
     if not versions.has_required:
         return Outcome(
             Status.FAIL,
             f"WireServer does not offer wire protocol {REQUIRED_VERSION} (preferred: {preferred})",
-            evidence,
+            facts,
             fix=f"Whatever answers at {target} is not the Azure WireServer; see the trace rows.",
         )
     return Outcome(
         Status.OK,
         f"HTTP 200 in {reply.elapsed_s * 1000:.0f} ms; preferred {preferred}; "
         f"{REQUIRED_VERSION} offered",
-        evidence,
+        facts,
     )
 
 
@@ -98,4 +121,9 @@ the body capped at 64 KiB and parsed by a parser that refuses DOCTYPEs and entit
   protocol the Linux agent needs) as Preferred or Supported.
 - fail: no connection (see tcp-80), no complete answer within the deadline, an HTTP status
   other than 200, an oversized or malformed body, or {REQUIRED_VERSION} missing.""",
+    facts=WireFacts,
+    probe="http",
+    traffic=(Traffic("target", "tcp", "http"),),
 )
+
+SPECS = (WIRE_VERSIONS,)

@@ -2,10 +2,8 @@
 
 This is the one place that declares what wirecheck must say in each scenario: the lab
 tests compare every check present in a run against it, and fail on a check that has no
-declaration here. Checks of the DESIGN catalogue that do not exist yet are declared
-already and asserted as soon as they appear in a run. Each scenario also declares the
-cause its diagnosis must rank first: words it must (and must not) say, and the rows it
-must name.
+declaration here. Each scenario also declares the cause its diagnosis must rank first:
+words it must (and must not) say, and the rows it must name.
 
 Keywords are words the check's *finding* must contain (case-insensitive). They are only
 given where the wording is settled; a status alone is still a real assertion.
@@ -17,29 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wirecheck.checks.catalogue import IDS, load_all
 from wirecheck.lab.names import PRIMARY_GATEWAY, SECONDARY_GATEWAY
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.strenum import StrEnum
 
-# DESIGN section 3, in display order: the probes (the first eight), then the context checks.
-CATALOGUE: tuple[str, ...] = (
-    "tcp-80",
-    "tcp-32526",
-    "wire-versions",
-    "dns-udp",
-    "dns-tcp",
-    "dns-reverse",
-    "trace-80",
-    "trace-32526",
-    "egress-nic",
-    "privileges",
-    "proxy",
-    "firewall",
-    "endpoint",
-    "guest-agent",
-    "imds",
-)
-PROBES = CATALOGUE[:8]  # the checks that send to the target (core probes and traces)
+# Every check, in display order, and the probes (the checks that send to the target):
+# both from the checks' own declarations.
+CATALOGUE: tuple[str, ...] = IDS
+PROBES: tuple[str, ...] = tuple(spec.id for spec in load_all() if spec.probe)
 
 NOBODY_UID = 65534
 PTR_NAME = "dns-proxy.contoso.example"  # what a misconfigured custom DNS server might answer
@@ -231,7 +215,7 @@ def _host_rule(*spec: str) -> Rule:
     return Rule(Where.HOST, "filter", "INPUT", ("-d", f"{PLATFORM_ADDRESS}/32", *spec))
 
 
-# The Linux guest agent's own rules (DESIGN 8; tests/fixtures/iptables-security.txt).
+# The Linux guest agent's own rules, as it installs them (tests/fixtures/iptables-security.txt).
 AGENT_RULES = (
     Rule(
         Where.VM,

@@ -5,15 +5,13 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-
-import dns.exception
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
+from typing import TYPE_CHECKING
 
 from wirecheck.net.errors import NetOutcome, classify_exception, describe
 from wirecheck.system import SocketFactory
+
+if TYPE_CHECKING:
+    import dns.message
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,12 @@ def query(
     socket_factory: SocketFactory = socket.socket,
 ) -> DnsResult:
     """Ask `server` one question over `transport` ("udp" or "tcp")."""
+    # dnspython costs tens of milliseconds to import: only runs that ask DNS pay for it.
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+
     question = dns.message.make_query(name, rdtype)
     started = time.monotonic()
     try:
@@ -70,6 +74,8 @@ def _exchange(
     timeout_s: float,
     socket_factory: SocketFactory,
 ) -> dns.message.Message:
+    import dns.query
+
     # timeout=None would wait forever in dnspython: always pass what is left.
     timeout = max(timeout_s, 0.001)
     if transport == "tcp":

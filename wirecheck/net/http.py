@@ -38,15 +38,6 @@ class HttpResult:
     elapsed_s: float = 0.0
 
 
-def reply_evidence(host: str, port: int, path: str, reply: HttpResult) -> dict[str, object]:
-    """What every fetch shows first: the URL as a person would type it, the outcome, the time."""
-    return {
-        "url": f"http://{host}{'' if port == 80 else f':{port}'}{path}",
-        "outcome": reply.outcome.value,
-        "elapsed_ms": round(reply.elapsed_s * 1000, 2),
-    }
-
-
 def get(
     host: str,
     port: int,

@@ -1,4 +1,4 @@
-"""Is this an Azure VM? (DESIGN 2: never probe the real platform from anywhere else.)"""
+"""Is this an Azure VM? wirecheck never probes the real platform from anywhere else."""
 
 from __future__ import annotations
 

@@ -1,19 +1,28 @@
 """IMDS `/metadata/instance/network`: the VM's NICs as the platform knows them. Pure.
 
 IMDS does not promise NIC order; MACs are 12 hex digits without separators; a public IP
-may be an empty string (DESIGN 8).
+may be an empty string.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from wirecheck.errors import ParseError
 from wirecheck.platform.routes import normalize_mac
-from wirecheck.primary_nic import ImdsNic
 
 NETWORK_PATH = "/metadata/instance/network?api-version=2021-02-01"
+
+
+@dataclass(frozen=True)
+class ImdsNic:
+    """One NIC as IMDS lists it."""
+
+    mac: str  # 12 hex digits, as IMDS gives it
+    private_ipv4: tuple[str, ...] = ()  # the first is the NIC's primary IP configuration
+    public_ipv4: tuple[str, ...] = ()
 
 
 def parse_network(body: bytes | str) -> list[ImdsNic]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from wirecheck.net.addresses import is_ipv4
+from wirecheck.addresses import is_ipv4
 from wirecheck.system import System
 
 # Where dhclient, NetworkManager and systemd-networkd keep leases on the distributions Azure

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from wirecheck.platform.firewall import Cond, Match, Rule
+from wirecheck.platform.firewall.model import Cond, Match, Rule
 
 WINDOWS_AGENT_SERVICES = ("WindowsAzureGuestAgent", "RdAgent")
 WINDOWS_PROXY_AGENT_SERVICE = "GuestProxyAgent"

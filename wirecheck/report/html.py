@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from wirecheck.addresses import is_ip
 from wirecheck.model import CheckResult, Report, Status
-from wirecheck.net.addresses import is_ip
 from wirecheck.report.junit import xml_safe
 
 VERDICT = {0: "OK", 1: "WARN", 2: "FAIL"}

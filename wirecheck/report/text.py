@@ -11,11 +11,10 @@ from wirecheck.model import CheckResult, Report
 RULE = "=" * 72
 
 
-def render_text(report: Report, known_checks: frozenset[str]) -> str:
-    """`known_checks`: ids this wirecheck has, to tell "not run" from "not built yet"."""
+def render_text(report: Report) -> str:
     lines: list[str] = []
-    lines += ["Testing 80 Port 80", *_trace_section(report, "trace-80", known_checks)]
-    lines += ["Testing 80 Port 32526", *_trace_section(report, "trace-32526", known_checks)]
+    lines += ["Testing 80 Port 80", *_trace_section(report, "trace-80")]
+    lines += ["Testing 80 Port 32526", *_trace_section(report, "trace-32526")]
     lines += ["Test Versions", *_versions_section(report.result("wire-versions"))]
     lines += ["", RULE, f"wirecheck {report.version}: {report.status.value.upper()}", RULE]
     lines += _diagnosis_section(report)
@@ -30,12 +29,10 @@ def render_text(report: Report, known_checks: frozenset[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _trace_section(report: Report, check_id: str, known: frozenset[str]) -> list[str]:
+def _trace_section(report: Report, check_id: str) -> list[str]:
     result = report.result(check_id)
     if result is None:
-        if check_id in known:
-            return [f"traceroute not run: {check_id} was not selected in this run"]
-        return ["traceroute not run: this version of wirecheck has no TCP traceroute yet"]
+        return [f"traceroute not run: {check_id} was not selected in this run"]
     text = result.evidence.get("traceroute_text")
     if isinstance(text, str) and text:
         return text.rstrip("\n").splitlines()

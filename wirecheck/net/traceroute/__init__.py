@@ -8,7 +8,7 @@
   `IP_TTL`, ICMP errors read from the socket's error queue (`IP_RECVERR`).
 
 Both only send probes and report matched answers; `drive` runs the shared schedule from
-`wirecheck.trace` under the run's deadline. scapy is imported by the raw engine only.
+`schedule.TraceState` under the run's deadline. scapy is imported by the raw engine only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Protocol
 
 from wirecheck.errors import WirecheckError
 from wirecheck.model import Deadline
-from wirecheck.trace import Hop, Reply, TracePlan, TraceState
+from wirecheck.net.traceroute.hops import Hop, Reply
+from wirecheck.net.traceroute.schedule import TracePlan, TraceState
 
 RAW, KERNEL = "raw", "kernel"
 
@@ -81,7 +82,7 @@ def choose_engine(
     Both engines find the same hops. The raw engine costs a scapy import (~0.3 s of CPU),
     so `auto` pays for it only where it sees what the kernel engine cannot: with the
     GuestProxyAgent installed, its eBPF hook may redirect a TCP connect to a local
-    listener, while raw packets still go to the wire (DESIGN 8).
+    listener, while raw packets still go to the wire.
     """
     if platform.startswith("linux"):
         if not is_root:

@@ -18,13 +18,8 @@ from dataclasses import dataclass
 
 from wirecheck.model import Deadline
 from wirecheck.net.traceroute import KERNEL, TraceRequest, TraceRun, drive
+from wirecheck.net.traceroute.hops import ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, Reply, ReplyKind
 from wirecheck.system import SocketFactory
-from wirecheck.trace import (
-    ICMP_DEST_UNREACH,
-    ICMP_TIME_EXCEEDED,
-    Reply,
-    ReplyKind,
-)
 
 # Linux values Python does not export (IP_RECVERR only from 3.14).
 IP_RECVERR = 11

@@ -23,14 +23,8 @@ from typing import Any
 
 from wirecheck.model import Deadline
 from wirecheck.net.traceroute import RAW, EngineUnavailable, TraceRequest, TraceRun, drive
-from wirecheck.trace import (
-    ICMP_DEST_UNREACH,
-    ICMP_TIME_EXCEEDED,
-    ProbeBook,
-    Reply,
-    ReplyKind,
-    SentProbe,
-)
+from wirecheck.net.traceroute.hops import ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, Reply, ReplyKind
+from wirecheck.net.traceroute.schedule import ProbeBook, SentProbe
 
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS

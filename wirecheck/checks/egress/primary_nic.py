@@ -1,6 +1,6 @@
 """Which NIC is the primary one? Pure: signals in, a choice with its reasons out.
 
-Signals (DESIGN 3):
+Signals:
 - default-route: the interface of the lowest-metric default route (what the Linux guest
   agent uses);
 - dhcp-lease: the interface whose current DHCP lease carries option 245 (the WireServer
@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS
+from wirecheck.platform.imds import ImdsNic
 from wirecheck.platform.leases import Lease
 from wirecheck.platform.routes import Nic, Route, default_routes, normalize_mac
 
@@ -29,13 +30,6 @@ DEFAULT_ROUTE, DHCP_LEASE, IMDS = "default-route", "dhcp-lease", "imds"
 RANK = (DEFAULT_ROUTE, DHCP_LEASE, IMDS)
 SYNTHETIC_DRIVER = "hv_netvsc"
 SYNTHETIC_DESCRIPTION = "Microsoft Hyper-V Network Adapter"  # Windows' synthetic NIC
-
-
-@dataclass(frozen=True)
-class ImdsNic:
-    mac: str  # 12 hex digits, as IMDS gives it
-    private_ipv4: tuple[str, ...] = ()
-    public_ipv4: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

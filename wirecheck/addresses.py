@@ -1,4 +1,4 @@
-"""Small address predicates shared by the parsers."""
+"""Address predicates: the ground floor, importable from every layer."""
 
 from __future__ import annotations
 

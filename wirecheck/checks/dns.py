@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import dns.reversename
-
-from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
-from wirecheck.model import Status
+from wirecheck import advice
+from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ProbeFacts, Traffic
+from wirecheck.model import Facts, Status
 from wirecheck.net import dns as dnsq
 from wirecheck.net.errors import MEANING, NetOutcome
 from wirecheck.net.parallel import gather
 from wirecheck.platform.resolv import RESOLV_CONF, DnsQuestion, choose_question, parse_resolv_conf
 
 GOOD_RCODES = ("NOERROR", "NXDOMAIN")
+
+
+@dataclass(frozen=True)
+class DnsFacts(ProbeFacts):
+    """One forward question to the platform resolver."""
+
+    server: str
+    port: int
+    transport: str  # "udp" or "tcp"
+    question: str  # the name asked (type A)
+    outcome: NetOutcome
+    latency_ms: float
+    rcode: str | None = None  # None: no well-formed answer
+    answers: tuple[str, ...] = ()
+    detail: str = ""
+
+    @property
+    def net_outcome(self) -> NetOutcome:
+        return self.outcome
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "server": f"{self.server}:{self.port}/{self.transport}",
+            "question": f"{self.question} A",
+            "outcome": self.outcome.value,
+            "latency_ms": self.latency_ms,
+        }
+        if self.rcode is None:
+            evidence["detail"] = self.detail
+        else:
+            evidence.update(rcode=self.rcode, answers=list(self.answers))
+        return evidence
 
 
 def dns_question(ctx: CheckContext) -> DnsQuestion:
@@ -37,21 +69,24 @@ def _forward(ctx: CheckContext, transport: str) -> Outcome:
         ctx.system.socket_factory,
     )
     label = f"DNS over {transport.upper()}"
-    evidence: dict[str, object] = {
-        "server": f"{target}:{port}/{transport}",
-        "question": f"{question.name} A",
-        "outcome": reply.outcome.value,
-        "latency_ms": round(reply.latency_s * 1000, 2),
-    }
+    evidence = DnsFacts(
+        target,
+        port,
+        transport,
+        question.name,
+        reply.outcome,
+        round(reply.latency_s * 1000, 2),
+        reply.rcode if reply.answered else None,
+        reply.answers,
+        reply.detail,
+    )
     if not reply.answered:
-        evidence["detail"] = reply.detail
         return Outcome(
             Status.FAIL,
             f"{label} {MEANING[reply.outcome]}",
             evidence,
             fix=_dns_fix(reply.outcome, target, port, transport),
         )
-    evidence.update(rcode=reply.rcode, answers=list(reply.answers))
     took = f"in {reply.latency_s * 1000:.1f} ms"
     if reply.rcode not in GOOD_RCODES:
         return Outcome(
@@ -89,8 +124,7 @@ def _dns_fix(outcome: NetOutcome, target: str, port: int, transport: str) -> str
         )
     return (
         f"Allow {transport.upper()} port {port} to {target}: look for a rule with "
-        f"`iptables-save -c | grep -e {target} -e 'dport {port}'` and `nft list ruleset`, "
-        "then an NSG or appliance."
+        f"{advice.find_rule(target, repr(f'dport {port}'))}, then an NSG or appliance."
     )
 
 
@@ -109,8 +143,22 @@ class PtrLookup:
     text: str  # for the evidence
 
 
+@dataclass(frozen=True)
+class ReverseFacts(Facts):
+    question: str  # the PTR name asked
+    lookups: tuple[tuple[str, PtrLookup | None], ...]  # by path; None: no answer in time
+
+    def evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {"question": f"{self.question} PTR"}
+        for path, lookup in self.lookups:
+            evidence[path] = lookup.text if lookup else "no answer before the deadline"
+        return evidence
+
+
 def run_dns_reverse(ctx: CheckContext) -> Outcome:
     """Ask for the target's PTR three ways at once; any FQDN that comes back is a warning."""
+    import dns.reversename  # dnspython is imported only by runs that ask DNS
+
     target = ctx.config.target
     name = dns.reversename.from_address(target).to_text()
     remaining = ctx.deadline.remaining
@@ -122,9 +170,7 @@ def run_dns_reverse(ctx: CheckContext) -> Outcome:
         },
         ctx.deadline,
     )
-    evidence: dict[str, object] = {"question": f"{name} PTR"}
-    for path, lookup in lookups.items():
-        evidence[path] = lookup.text if lookup else "no answer before the deadline"
+    evidence = ReverseFacts(name, tuple(lookups.items()))
     named = [(path, lk.name) for path, lk in lookups.items() if lk and lk.name]
     if named:
         path, fqdn = named[0]
@@ -174,6 +220,9 @@ Asks the target's resolver over UDP 53 for the VM's own FQDN (when a DNS suffix 
   the answer is one of the VM's addresses.
 - warn: the resolver answers but with SERVFAIL/REFUSED, or the VM's name maps elsewhere.
 - fail: no answer (dropped), refused, blocked locally, or malformed DNS came back.""",
+    facts=DnsFacts,
+    probe="dns",
+    traffic=(Traffic("target", "udp", "dns"),),
 )
 
 DNS_TCP = CheckSpec(
@@ -182,7 +231,12 @@ DNS_TCP = CheckSpec(
     run_dns_tcp,
     explain="""\
 The same question as dns-udp, over TCP 53 (used for large answers, and allowed for
-non-root users by the guest agent's firewall). Outcomes as for dns-udp.""",
+non-root users by the guest agent's firewall).
+- ok: a well-formed answer to our question (NOERROR or NXDOMAIN), as for dns-udp.
+- warn, fail: as for dns-udp.""",
+    facts=DnsFacts,
+    probe="dns",
+    traffic=(Traffic("target", "tcp", "dns"),),
 )
 
 DNS_REVERSE = CheckSpec(
@@ -196,4 +250,10 @@ and directly at the target over UDP and TCP, at once.
 - warn: an FQDN comes back: something else (a custom DNS server, a hosts entry) answers
   for the platform address; tools that trust reverse names will be misled.
 - fail: no path answered at all (DNS to the platform is down; see dns-udp/dns-tcp).""",
+    facts=ReverseFacts,
+    probe="ptr",
+    traffic=(Traffic("target", "udp", "dns"), Traffic("target", "tcp", "dns")),
+    cause_weight=40,
 )
+
+SPECS = (DNS_UDP, DNS_TCP, DNS_REVERSE)

@@ -13,7 +13,7 @@ from xml.parsers import expat
 
 from wirecheck.errors import ParseError
 
-# The wire protocol version the Linux guest agent needs (DESIGN 8).
+# The wire protocol version the Linux guest agent needs (WALinuxAgent asks for it).
 REQUIRED_VERSION = "2012-11-30"
 MAX_ELEMENTS = 1000
 

@@ -1,0 +1,138 @@
+"""Typed facts for tests of the diagnosis and of checks that read other checks' results:
+built through the checks' own types, so renaming a field breaks these tests too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wirecheck.checks.base import ProbeFacts
+from wirecheck.checks.dns import DnsFacts, PtrLookup, ReverseFacts
+from wirecheck.checks.egress.judge import EgressFacts, Observation
+from wirecheck.checks.egress.primary_nic import PrimaryChoice
+from wirecheck.checks.endpoint import EndpointFacts
+from wirecheck.checks.fetch import Fetch
+from wirecheck.checks.firewall import CountedRule, FirewallFacts
+from wirecheck.checks.imds import ImdsFacts
+from wirecheck.checks.privileges import PrivilegesFacts
+from wirecheck.checks.tcp import ConnectFacts
+from wirecheck.checks.trace import TraceFacts
+from wirecheck.checks.wire import WireFacts
+from wirecheck.model import PLATFORM_ADDRESS, CheckResult, Facts, Status
+from wirecheck.net.errors import NetOutcome
+from wirecheck.net.traceroute.hops import Hop, HopKind, ProbeCell
+from wirecheck.platform.firewall.model import Rule
+from wirecheck.platform.imds import ImdsNic
+from wirecheck.platform.leases import LeaseScan
+from wirecheck.platform.routes import Route
+
+WS = PLATFORM_ADDRESS
+
+
+def row(check_id: str, status: Status, finding: str, facts: Facts | None = None) -> CheckResult:
+    """A result as the runner posts it: the facts, and the evidence rendered from them."""
+    evidence = facts.evidence() if facts is not None else {}
+    return CheckResult(check_id, f"title of {check_id}", status, finding, evidence, facts=facts)
+
+
+def connect(port: int, outcome: str = "connected") -> ConnectFacts:
+    local = ("10.1.0.4", 50000) if outcome == "connected" else None
+    return ConnectFacts(WS, port, NetOutcome(outcome), 0.5, local_address=local)
+
+
+def wire(
+    outcome: str = "connected",
+    http_status: int | None = 200,
+    connected: bool = True,
+    elapsed_ms: float = 2.0,
+    detail: str = "",
+) -> WireFacts:
+    fetch = Fetch(
+        f"http://{WS}/?comp=versions",
+        NetOutcome(outcome),
+        elapsed_ms,
+        connected,
+        http_status=http_status if connected else None,
+        detail=detail,
+    )
+    return WireFacts(fetch)
+
+
+def dns(transport: str, outcome: str = "connected") -> DnsFacts:
+    rcode = "NOERROR" if outcome == "connected" else None
+    return DnsFacts(WS, 53, transport, "vm1.internal.cloudapp.net", NetOutcome(outcome), 1.0, rcode)
+
+
+def reverse(name: str | None = None) -> ReverseFacts:
+    lookup = PtrLookup(True, name, name or "NXDOMAIN")
+    return ReverseFacts("16.129.63.168.in-addr.arpa.", (("direct UDP", lookup),))
+
+
+def trace(port: int, hops: Sequence[tuple[int, str | None, HopKind]] = ()) -> TraceFacts:
+    made = tuple(
+        Hop(ttl, (ProbeCell(address, 0.4 if address else None),), kind, final=kind == "target")
+        for ttl, address, kind in hops
+    )
+    return TraceFacts(WS, port, "kernel", "test", made, 8)
+
+
+DIRECT: tuple[tuple[int, str | None, HopKind], ...] = ((1, WS, "target"),)
+
+
+def egress(primary: str, leaves: str, faults: Sequence[str] = ()) -> EgressFacts:
+    routes = tuple(
+        Route(f"{WS}/32", leaves, gateway=line.split(" via ")[1].split()[0], metric=50)
+        for line in faults
+    )
+    return EgressFacts(
+        WS,
+        False,
+        PrimaryChoice(primary, ()),
+        observations=(Observation("kernel route", leaves),),
+        faults=routes if faults else None,
+    )
+
+
+def privileges(
+    root: bool, user: str | None = None, agent_firewall: str | None = None, source: str = ""
+) -> PrivilegesFacts:
+    return PrivilegesFacts(root, user, agent_firewall, source)
+
+
+def counted_rule(
+    text: str, probes: Sequence[str], packets: int = 3, agent: bool = False
+) -> CountedRule:
+    rule = Rule(
+        "iptables",
+        "filter",
+        "OUTPUT",
+        text,
+        text.rsplit(" ", 1)[-1],
+        remove=f"iptables -t filter -D {text.removeprefix('-A ')}",
+    )
+    return CountedRule(rule, packets, tuple(probes), agent)
+
+
+def firewall(*counted: CountedRule, agent_firewall: str | None = None) -> FirewallFacts:
+    return FirewallFacts(
+        ("iptables-save -c",), counted_before=True, agent_firewall=agent_firewall, counted=counted
+    )
+
+
+def endpoint(cached: str | None = None) -> EndpointFacts:
+    return EndpointFacts(WS, LeaseScan(()), cached, ())
+
+
+def imds(outcome: str = "connected", nics: Sequence[ImdsNic] = ()) -> ImdsFacts:
+    connected = outcome == "connected"
+    fetch = Fetch(
+        "http://169.254.169.254/metadata/instance/network",
+        NetOutcome(outcome),
+        1.0,
+        connected,
+        http_status=200 if connected else None,
+    )
+    return ImdsFacts(fetch, tuple(nics) if connected else None)
+
+
+def outcome_of(facts: Facts | None) -> str | None:
+    return facts.net_outcome.value if isinstance(facts, ProbeFacts) else None

@@ -1,0 +1,213 @@
+"""egress-nic's evidence, collected per operating system: routes, NICs, leases, the
+tcp-80 socket, IMDS's NIC list and, as root on Linux, a captured SYN."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from wirecheck.checks.base import CheckContext
+from wirecheck.checks.egress.judge import EgressFacts, Observation
+from wirecheck.checks.egress.primary_nic import Signals, choose_primary
+from wirecheck.checks.imds import ImdsFacts
+from wirecheck.checks.tcp import ConnectFacts
+from wirecheck.model import Deadline
+from wirecheck.net.parallel import gather
+from wirecheck.platform.imds import ImdsNic
+from wirecheck.platform.leases import Lease, current_leases
+from wirecheck.platform.routes import (
+    KernelRoute,
+    Nic,
+    Route,
+    kernel_route,
+    linux_nics,
+    lookup,
+    name_windows_routes,
+    normalize_mac,
+    parse_route_print,
+    route_table,
+)
+from wirecheck.system import System
+
+FACTS_BUDGET_S = 1.5  # route, NIC and lease reads share this much of the deadline at most
+
+
+CaptureFn = Callable[[str, int, Deadline, System], "CaptureOutcome"]
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    interface: str | None
+    source: str | None
+    detail: str
+
+
+def capture_with_packet_socket(
+    target: str, port: int, deadline: Deadline, system: System
+) -> CaptureOutcome:
+    from wirecheck.net.traceroute.capture import capture_syn
+
+    result = capture_syn(target, port, deadline, system.socket_factory)
+    if result.captured is None:
+        return CaptureOutcome(None, None, result.detail)
+    return CaptureOutcome(result.captured.interface, result.captured.source, result.detail)
+
+
+def _tcp80_observation(ctx: CheckContext, nics: Sequence[Nic]) -> tuple[Observation | None, str]:
+    tcp80, why = ctx.facts_of("tcp-80", ConnectFacts)
+    if tcp80 is None:
+        return None, f"tcp-80 socket: {why.split(': ', 1)[-1]}"
+    if tcp80.local_address is None:
+        result = ctx.board.get("tcp-80")
+        said = f"{result.status.value}: {result.finding}" if result else tcp80.outcome.value
+        return None, f"tcp-80 socket: did not connect ({said})"
+    address, port = tcp80.local_address
+    interface = tcp80.interface or next((n.name for n in nics if address in n.addresses), None)
+    if interface is None:
+        return None, f"tcp-80 socket: local address {address}:{port} is on no known interface"
+    return Observation("tcp-80 socket", interface, address), ""
+
+
+def _imds(ctx: CheckContext) -> tuple[list[ImdsNic] | None, str]:
+    imds, why = ctx.facts_of("imds", ImdsFacts)
+    if imds is None:
+        return None, why
+    if imds.nics is None:
+        result = ctx.board.get("imds")
+        said = f"{result.status.value}: {result.finding}" if result else "no answer"
+        return None, f"imds: no NIC list ({said})"
+    return list(imds.nics), ""
+
+
+def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: int) -> EgressFacts:
+    target, system = ctx.config.target, ctx.system
+    budget = Deadline(min(FACTS_BUDGET_S, ctx.deadline.remaining()))
+    root = system.is_root()
+    calls: dict[str, Callable[[], object]] = {
+        "route": lambda: kernel_route(system, target, budget.remaining()),
+        "table": lambda: route_table(system, budget.remaining()),
+        "nics": lambda: linux_nics(system, budget.remaining()),
+        "leases": lambda: current_leases(system, now, budget.remaining()),
+    }
+    if root:
+        calls["capture"] = lambda: capture(target, port, ctx.deadline, system)
+    failed: dict[str, Exception] = {}
+    got = gather(calls, ctx.deadline, failed)
+    notes = [f"{key} failed: {type(exc).__name__}: {exc}" for key, exc in failed.items()]
+    route = got["route"]
+    kernel = route if isinstance(route, KernelRoute) else None
+    if not isinstance(route, KernelRoute) and "route" not in failed:
+        notes.append(str(route) if route else "kernel route lookup did not finish")
+    table = got["table"]
+    routes, routes_from = table if isinstance(table, tuple) else ([], "route table not read")
+    nics_value = got["nics"]
+    nics: list[Nic] = nics_value if isinstance(nics_value, list) else []
+    leases_value = got["leases"]
+    leases: list[Lease] | None = leases_value if isinstance(leases_value, list) else None
+
+    observations: list[Observation] = []
+    if kernel is not None and kernel.interface:
+        observations.append(Observation("kernel route", kernel.interface, kernel.source))
+    tcp80, why = _tcp80_observation(ctx, nics)
+    if tcp80 is not None:
+        observations.append(tcp80)
+    elif why:
+        notes.append(why)
+    if root:
+        captured = got.get("capture")
+        if isinstance(captured, CaptureOutcome) and captured.interface:
+            observations.append(Observation("captured SYN", captured.interface, captured.source))
+        else:
+            detail = captured.detail if isinstance(captured, CaptureOutcome) else "no result"
+            notes.append(f"captured SYN: {detail}")
+    else:
+        notes.append("captured SYN: skipped, capturing needs root")
+    imds, imds_why = _imds(ctx)
+    if imds_why:
+        notes.append(imds_why)
+    signals = Signals(routes, leases, imds, nics)
+    return EgressFacts(
+        target,
+        False,
+        choose_primary(signals),
+        tuple(routes),
+        routes_from,
+        kernel,
+        tuple(notes),
+        tuple(observations),
+        tuple(nics),
+    )
+
+
+def psutil_nics() -> list[Nic]:
+    """Adapters by name with MAC and IPv4 addresses (Windows: names are aliases); empty
+    where psutil is missing (the single-file build)."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+
+    nics: list[Nic] = []
+    for name, addrs in psutil.net_if_addrs().items():
+        mac = next((a.address for a in addrs if a.family == psutil.AF_LINK), None)
+        ipv4 = tuple(a.address for a in addrs if a.family == socket.AF_INET)
+        nics.append(Nic(name, normalize_mac(mac), ipv4))
+    return nics
+
+
+def collect_windows(
+    ctx: CheckContext, adapters: Callable[[], list[Nic]] = psutil_nics
+) -> EgressFacts:
+    target, system = ctx.config.target, ctx.system
+    budget = min(FACTS_BUDGET_S, ctx.deadline.remaining())
+    done = system.run_command(["route", "print", "-4"], budget)
+    nics = adapters() or [
+        Nic(name, addresses=addresses) for name, addresses in system.interface_addresses().items()
+    ]
+    notes = ["captured SYN: not available on Windows in this version"]
+    routes: list[Route] = []
+    kernel: KernelRoute | None = None
+    if done.ok:
+        printed = parse_route_print(done.stdout)
+        best = lookup(printed.routes, target)
+        routes = name_windows_routes(printed.routes, nics)
+        if best is not None:
+            named = name_windows_routes([best], nics)[0]
+            kernel = KernelRoute(
+                target, named.interface, best.interface, best.gateway, _route_print_line(best)
+            )
+    else:
+        notes.append(f"`route print -4` failed: {done.error or done.stderr.strip()}")
+    observations: list[Observation] = []
+    if kernel is not None and kernel.interface:
+        observations.append(Observation("kernel route", kernel.interface, kernel.source))
+    tcp80, why = _tcp80_observation(ctx, nics)
+    if tcp80 is not None:
+        observations.append(tcp80)
+    elif why:
+        notes.append(why)
+    imds, imds_why = _imds(ctx)
+    if imds_why:
+        notes.append(imds_why)
+    signals = Signals(routes, None, imds, nics)
+    return EgressFacts(
+        target,
+        True,
+        choose_primary(signals),
+        tuple(routes),
+        "route print -4",
+        kernel,
+        tuple(notes),
+        tuple(observations),
+        tuple(nics),
+    )
+
+
+def _route_print_line(route: Route) -> str:
+    network = route.network
+    return (
+        f"{network.network_address} mask {network.netmask} "
+        f"{route.gateway or 'On-link'} if {route.interface} metric {route.metric}"
+    )
