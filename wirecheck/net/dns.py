@@ -60,7 +60,8 @@ def query(
     timeout_s: float,
     socket_factory: SocketFactory = socket.socket,
 ) -> DnsResult:
-    """Ask `server` one question over `transport` ("udp" or "tcp")."""
+    """Ask `server` one question over `transport` ("udp" or "tcp"), all within `timeout_s`."""
+    entered = time.monotonic()
     import_dnspython()
     import dns.exception
     import dns.message
@@ -68,7 +69,10 @@ def query(
     import dns.rdatatype
 
     question = dns.message.make_query(name, rdtype)
+    # The timeout counts from the call: loading dnspython (or waiting while another thread
+    # loads it) must not push the end of the exchange past the run's deadline.
     started = time.monotonic()
+    timeout_s -= started - entered
     try:
         reply = _exchange(question, server, port, transport, timeout_s, socket_factory)
     except dns.exception.Timeout:
