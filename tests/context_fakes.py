@@ -7,10 +7,11 @@ machine or runs a real command.
 
 from __future__ import annotations
 
+import io
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, BinaryIO, Union
 
 from wirecheck.checks.base import CheckContext, ResultBoard
 from wirecheck.checks.catalogue import load_all
@@ -31,6 +32,7 @@ def failed(stderr: str, code: int = 1) -> CommandResult:
 @dataclass
 class FakeMachine:
     files: dict[str, str] = field(default_factory=dict)
+    binary: dict[str, bytes] = field(default_factory=dict)  # files that are not text
     dirs: dict[str, list[str]] = field(default_factory=dict)
     commands: dict[tuple[str, ...], Answer] = field(default_factory=dict)
     root: bool = True
@@ -41,6 +43,13 @@ class FakeMachine:
     def read_text(self, path: str) -> str:
         if path in self.files:
             return self.files[path]
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def open_file(self, path: str) -> BinaryIO:
+        if path in self.binary:
+            return io.BytesIO(self.binary[path])
+        if path in self.files:
+            return io.BytesIO(self.files[path].encode("utf-8"))
         raise FileNotFoundError(2, "No such file or directory", path)
 
     def list_dir(self, path: str) -> list[str]:
@@ -68,6 +77,7 @@ class FakeMachine:
             environ=dict(self.environ),
             list_dir=self.list_dir,
             platform=platform,
+            open_file=self.open_file,
         )
 
 

@@ -151,6 +151,9 @@ class System:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     list_dir: Callable[[str], list[str]] = list_dir
     platform: str = sys.platform  # the operating system, as sys.platform names it
+    # A regular file opened for reading in binary, for readers that seek (a lease file read
+    # from its end) or must see how big a file is rather than take a capped prefix.
+    open_file: Callable[[str], BinaryIO] = open_regular
 
     @property
     def windows(self) -> bool:
