@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Union
 from wirecheck.checks.base import CheckContext, ResultBoard
 from wirecheck.checks.catalogue import load_all
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
-from wirecheck.system import CommandResult, System
+from wirecheck.system import CommandResult, FsUsage, System
 
 Answer = Union[CommandResult, Callable[[Sequence[str]], CommandResult]]
 
@@ -33,6 +33,7 @@ def failed(stderr: str, code: int = 1) -> CommandResult:
 class FakeMachine:
     files: dict[str, str] = field(default_factory=dict)
     binary: dict[str, bytes] = field(default_factory=dict)  # files that are not text
+    filesystems: dict[str, FsUsage] = field(default_factory=dict)  # statvfs by path
     dirs: dict[str, list[str]] = field(default_factory=dict)
     commands: dict[tuple[str, ...], Answer] = field(default_factory=dict)
     root: bool = True
@@ -50,6 +51,11 @@ class FakeMachine:
             return io.BytesIO(self.binary[path])
         if path in self.files:
             return io.BytesIO(self.files[path].encode("utf-8"))
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def fs_usage(self, path: str) -> FsUsage:
+        if path in self.filesystems:
+            return self.filesystems[path]
         raise FileNotFoundError(2, "No such file or directory", path)
 
     def list_dir(self, path: str) -> list[str]:
@@ -78,6 +84,7 @@ class FakeMachine:
             list_dir=self.list_dir,
             platform=platform,
             open_file=self.open_file,
+            fs_usage=self.fs_usage,
         )
 
 

@@ -80,7 +80,7 @@ def test_every_scenario_declares_its_first_cause_in_catalogue_rows() -> None:
 
 def test_healthy_expects_every_check_ok_but_the_machine_wide_agent() -> None:
     not_ok = {c for c, e in scenario("healthy").expect.items() if e.statuses != {Status.OK}}
-    assert not_ok == {"guest-agent"}
+    assert not_ok == {"guest-agent", "agent-health"}
 
 
 def test_each_fault_scenario_changes_something() -> None:

@@ -127,13 +127,18 @@ MACHINE_AGENT = _expect(
 
 
 def machine_agent_seen(check: Mapping[str, Any]) -> bool:
-    """Whether a guest-agent row describes the machine's own agent, not the lab VM's.
+    """Whether a guest-agent (or agent-health) row describes the machine's own agent, not
+    the lab VM's.
 
     The lab never simulates an agent unit, an agent process or the GuestProxyAgent, so
     any of them in the row's evidence is the machine's.
     """
     evidence = check.get("evidence")
-    if check.get("id") != "guest-agent" or not isinstance(evidence, Mapping):
+    if not isinstance(evidence, Mapping):
+        return False
+    if check.get("id") == "agent-health":
+        return bool(evidence.get("unit"))
+    if check.get("id") != "guest-agent":
         return False
     return bool(
         evidence.get("service") or evidence.get("processes") or evidence.get("guest_proxy_agent")
@@ -200,6 +205,7 @@ HEALTHY: Mapping[str, Expect] = {
     "firewall": ok(),
     "endpoint": ok(),
     "guest-agent": AGENT_ABSENT,
+    "agent-health": AGENT_ABSENT,
     "imds": ok(),
 }
 
@@ -526,6 +532,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             "firewall": skip("permission denied"),
             # The lab gives the VM the agent's configuration, not a running agent.
             "guest-agent": warn("installed", "not running"),
+            "agent-health": ok("surroundings are sound"),
         },
         diagnosis=cause(
             "because you are not root",
