@@ -36,6 +36,8 @@ class FakeMachine:
     filesystems: dict[str, FsUsage] = field(default_factory=dict)  # statvfs by path
     dirs: dict[str, list[str]] = field(default_factory=dict)
     commands: dict[tuple[str, ...], Answer] = field(default_factory=dict)
+    # Commands whose argv starts with a key (their later arguments vary: a temporary path).
+    commands_by_prefix: dict[tuple[str, ...], Answer] = field(default_factory=dict)
     root: bool = True
     environ: dict[str, str] = field(default_factory=dict)
     ran: list[tuple[str, ...]] = field(default_factory=list)
@@ -66,7 +68,10 @@ class FakeMachine:
     def run_command(self, argv: Sequence[str], timeout_s: float) -> CommandResult:
         key = tuple(argv)
         self.ran.append(key)
-        answer = self.commands.get(key)
+        answer = self.commands.get(key) or next(
+            (a for prefix, a in self.commands_by_prefix.items() if key[: len(prefix)] == prefix),
+            None,
+        )
         if answer is None:
             return CommandResult(key, None, error=f"{argv[0]} is not installed")
         return answer(argv) if callable(answer) else answer

@@ -12,11 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import facts
+from tests.conftest import fixture_text
 from tests.facts import WS, row
 from wirecheck.checks.firewall import FirewallFacts
+from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Status
+from wirecheck.net.errors import errno_text
 from wirecheck.net.traceroute.hops import HopKind
+from wirecheck.platform.netconfig import InterfaceConfig
+from wirecheck.platform.waagent import parse_log
 
 OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
 PORT_RULE = f"-A OUTPUT -d {WS}/32 -p tcp -m tcp --dport 32526 -j DROP"
@@ -365,6 +370,61 @@ CASES = [
         ("trace-32526",),
         "",
         (f"{WS} has a reverse name x",),
+    ),
+]
+
+
+WSAEACCES = errno_text(10013)
+STATIC_ETH0 = InterfaceConfig(
+    "eth0", "static", "/etc/netplan/50-cloud-init.yaml", "netplan", ("10.1.0.4/24",)
+)
+AGENT_DHCP_ERRORS = LinuxAgentFacts(
+    units={},
+    processes=("python3 -u /usr/sbin/waagent -daemon",),
+    installed=True,
+    log=tuple(parse_log(fixture_text("waagent-endpoint-discovery.log"))),
+)
+CASES += [
+    Case(
+        "Windows refused the connection (WSAEACCES)",
+        {
+            "tcp-80": _row("tcp-80", FAIL, "blocked", facts.connect(80, "blocked", WSAEACCES)),
+            "tcp-32526": _row(
+                "tcp-32526", FAIL, "blocked", facts.connect(32526, "blocked", WSAEACCES)
+            ),
+        },
+        f"TCP 80 and 32526 to {WS}: Windows refused the connection (WSAEACCES, 10013): the "
+        "Windows Firewall or a WFP filter",
+        ("tcp-80", "tcp-32526"),
+        f"`netsh wfp show filters dir=OUT remoteaddr={WS}`",
+    ),
+    Case(
+        "a static address and the agent's unanswered DHCP requests",
+        {
+            "endpoint": _row(
+                "endpoint",
+                WARN,
+                "the guest agent cannot find WireServer",
+                facts.endpoint(None, STATIC_ETH0),
+            ),
+            "guest-agent": _row("guest-agent", WARN, "2 connectivity error(s)", AGENT_DHCP_ERRORS),
+        },
+        "eth0 has a static address (netplan, /etc/netplan/50-cloud-init.yaml) and nothing tells "
+        "the guest agent where WireServer is",
+        ("endpoint", "guest-agent"),
+    ),
+    Case(
+        "the agent's unit is masked",
+        {
+            "agent-health": _row(
+                "agent-health", WARN, "the agent's unit walinuxagent.service is masked"
+            ),
+            "guest-agent": _row("guest-agent", WARN, "installed but not running (inactive)"),
+        },
+        "Guest agent health: the agent's unit walinuxagent.service is masked",
+        ("agent-health",),
+        "",
+        ("Guest agent: installed but not running",),
     ),
 ]
 
