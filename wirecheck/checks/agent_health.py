@@ -231,7 +231,7 @@ def linux_problems(facts: LinuxAgentHealthFacts) -> list[Problem]:
     if mount is not None and mount.noexec:
         found.append(
             Problem(
-                f"{AGENT_LIB} is on {mount.point}, mounted noexec: the agent cannot run "
+                f"{AGENT_LIB} is {_on(mount.point)}mounted noexec: the agent cannot run "
                 "extensions from it",
                 f"Remount it with exec (`mount -o remount,exec {mount.point}`) and remove "
                 f"noexec from its /etc/fstab line.",
@@ -279,6 +279,10 @@ def linux_problems(facts: LinuxAgentHealthFacts) -> list[Problem]:
             )
         )
     return found
+
+
+def _on(point: str) -> str:
+    return "" if point == AGENT_LIB else f"on {point}, "
 
 
 def judge_linux(facts: LinuxAgentHealthFacts) -> Outcome:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
-from wirecheck.lab.names import PRIMARY_GATEWAY, SECONDARY_GATEWAY
+from wirecheck.lab.names import (
+    PREFIX_LEN,
+    PRIMARY_GATEWAY,
+    SECONDARY_GATEWAY,
+    VM_PRIMARY_IP,
+    VM_PRIMARY_MAC,
+)
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.strenum import StrEnum
 
@@ -40,6 +46,26 @@ class WireMode(StrEnum):
     GARBAGE = "garbage"  # bytes that are not HTTP at all
     SLOW = "slow"  # headers at once, then the body a byte at a time, for minutes
     HUGE = "huge"  # a multi-megabyte body
+
+
+class LeaseStore(StrEnum):
+    """Where the VM's DHCP client keeps eth0's lease (each carries option 245)."""
+
+    DHCLIENT = "dhclient"  # /var/lib/dhcp/dhclient.eth0.leases (Debian, Ubuntu)
+    WICKED = "wicked"  # /var/lib/wicked/lease-eth0-dhcp-ipv4.xml (SLES)
+    # NetworkManager's internal client (RHEL 9): ADDRESS= only in its lease file, the
+    # options in its device state file /run/NetworkManager/devices/<ifindex>
+    NM_INTERNAL = "nm-internal"
+    NONE = "none"  # no lease anywhere (a static address)
+
+
+@dataclass(frozen=True)
+class VmMount:
+    """A tmpfs mounted over a path in the VM's own mount namespace (its command's only)."""
+
+    path: str  # absolute, under /var/lib
+    options: str  # tmpfs options: "size=1m,noexec"
+    fill: bool = False  # filled up before wirecheck runs: a full filesystem
 
 
 class Where(StrEnum):
@@ -276,6 +302,9 @@ class Scenario:
     run_as_uid: int | None = None  # None: root
     etc_files: Mapping[str, str] = field(default_factory=dict)  # extra files in the VM's /etc
     lease_endpoint: str = PLATFORM_ADDRESS  # option 245 in eth0's DHCP lease
+    lease_store: LeaseStore = LeaseStore.DHCLIENT
+    platform_routes: bool = True  # DHCP's /32 routes to the platform addresses via eth0
+    vm_mounts: tuple[VmMount, ...] = ()
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -556,6 +585,115 @@ SCENARIOS: tuple[Scenario, ...] = (
         # setpriv changes ids, not the environment: $USER and $LOGNAME still name root, as
         # after `setpriv`/`su` from a root shell, and privileges must name nobody anyway.
         env={"USER": "root", "LOGNAME": "root", "HOME": "/nonexistent"},
+    ),
+)
+
+# A VM configured statically, as netplan writes it when DHCP is turned off.
+STATIC_NETPLAN = f"""\
+# wirecheck lab: eth0 configured statically (no DHCP: no option 245, no platform routes)
+network:
+  version: 2
+  ethernets:
+    eth0:
+      match:
+        macaddress: {VM_PRIMARY_MAC}
+      set-name: eth0
+      dhcp4: false
+      addresses:
+        - {VM_PRIMARY_IP}/{PREFIX_LEN}
+      routes:
+        - to: default
+          via: {PRIMARY_GATEWAY}
+      nameservers:
+        addresses: [{PLATFORM_ADDRESS}]
+"""
+WAAGENT_CONF_EXTENSIONS_OFF = """\
+# wirecheck lab: the guest agent's configuration with extensions turned off
+Provisioning.Agent=auto
+Extensions.Enabled=n
+OS.EnableRDMA=n
+"""
+WAAGENT_CONF_DEFAULTS = """\
+# wirecheck lab: the guest agent's configuration (its defaults: extensions and updates on)
+Provisioning.Agent=auto
+OS.EnableRDMA=n
+"""
+AGENT_CONF_ONLY = {
+    # The lab gives the VM the agent's configuration, not a running agent.
+    "guest-agent": warn("installed", "not running"),
+}
+FOUND_BY_LEASE = ok("option 245 on eth0", PLATFORM_ADDRESS)
+
+SCENARIOS += (
+    _scenario(
+        "lease-wicked",
+        "SLES: wicked keeps eth0's lease (option 245 in its XML), no dhclient lease anywhere: "
+        "the endpoint is found there.",
+        {"endpoint": FOUND_BY_LEASE},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.WICKED,
+    ),
+    _scenario(
+        "lease-nm-internal",
+        "RHEL 9: NetworkManager's internal DHCP client keeps only eth0's address in its lease "
+        "file and option 245 in /run/NetworkManager/devices/<ifindex>: the endpoint is found "
+        "there.",
+        {"endpoint": FOUND_BY_LEASE},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.NM_INTERNAL,
+    ),
+    _scenario(
+        "static-ip-config",
+        "eth0 is configured statically (netplan, dhcp4: false): no DHCP lease, no /32 routes to "
+        "the platform; traffic still flows by the default route, but the guest agent cannot "
+        "find WireServer.",
+        {"endpoint": warn("cannot find WireServer", "configured statically", "netplan")},
+        diagnosis=cause(
+            "eth0 has a static address",
+            "netplan",
+            "Protocol.EndpointDiscovery=static",
+            checks=("endpoint",),
+        ),
+        lease_store=LeaseStore.NONE,
+        platform_routes=False,
+        etc_files={"netplan/50-cloud-init.yaml": STATIC_NETPLAN},
+    ),
+    _scenario(
+        "agent-extensions-off",
+        "The guest agent's configuration turns extensions off (Extensions.Enabled=n).",
+        {**AGENT_CONF_ONLY, "agent-health": warn("Extensions.Enabled=n")},
+        diagnosis=cause(
+            "Guest agent health",
+            "Extensions.Enabled=n",
+            "Extensions.Enabled=y",
+            checks=("agent-health",),
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_EXTENSIONS_OFF},
+    ),
+    _scenario(
+        "agent-lib-noexec",
+        "/var/lib/waagent is on a filesystem mounted noexec (a tmpfs in the VM's mount "
+        "namespace): extensions cannot run.",
+        {**AGENT_CONF_ONLY, "agent-health": warn("/var/lib/waagent", "noexec")},
+        diagnosis=cause(
+            "Guest agent health",
+            "noexec",
+            "mount -o remount,exec /var/lib/waagent",
+            checks=("agent-health",),
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS},
+        vm_mounts=(VmMount("/var/lib/waagent", "size=1m,noexec"),),
+    ),
+    _scenario(
+        "agent-disk-full",
+        "/var/lib/waagent is on a full filesystem (a small tmpfs, filled): the agent cannot "
+        "write its state.",
+        {**AGENT_CONF_ONLY, "agent-health": warn("/var/lib/waagent", "free", "100% used")},
+        diagnosis=cause(
+            "Guest agent health", "cannot write", "Free space", checks=("agent-health",)
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS},
+        vm_mounts=(VmMount("/var/lib/waagent", "size=256k", fill=True),),
     ),
 )
 

@@ -176,6 +176,7 @@ class Space:
 # A filesystem the agent can no longer count on writing to: less than this much left (it
 # writes its goal state, extension packages and logs there).
 MIN_FREE_BYTES = 64 * 1024 * 1024
+NEARLY_FULL_PERCENT = 90.0  # with less than MIN_FREE_BYTES left (a small disk is not full)
 MIN_FREE_PERCENT = 2.0
 MIN_FREE_INODES = 1000
 
@@ -183,7 +184,8 @@ MIN_FREE_INODES = 1000
 def space_problem(space: Space) -> str | None:
     """Why this filesystem is (nearly) full, or None."""
     free_percent = 100.0 - space.used_percent
-    if space.size and (space.available < MIN_FREE_BYTES or free_percent < MIN_FREE_PERCENT):
+    nearly_full = space.available < MIN_FREE_BYTES and space.used_percent >= NEARLY_FULL_PERCENT
+    if space.size and (nearly_full or free_percent < MIN_FREE_PERCENT):
         return (
             f"{space.path} has {_size(space.available)} free of {_size(space.size)} "
             f"({space.used_percent:.0f}% used)"
