@@ -404,3 +404,15 @@ def test_the_newest_file_wins_for_an_interface(tmp_path: Path) -> None:
     os.utime(live, (1_600_000_000, 1_600_000_000))
     (lease,) = scan_leases(system, NOW).leases
     assert lease.option_245 == "10.1.0.99"
+
+
+def test_the_primary_nic_vote_says_when_leases_were_not_all_read() -> None:
+    from wirecheck.checks.egress.primary_nic import lease_vote
+
+    vote = lease_vote([], ("168.63.129.16", "169.254.169.254"), ("f: read 1.0 of 9.0 MiB",))
+    assert vote.interfaces == ()
+    assert vote.detail == (
+        "no DHCP lease read has option 245 (0 read), but not every lease could be read: "
+        "f: read 1.0 of 9.0 MiB"
+    )
+    assert "no current DHCP lease has option 245" in lease_vote([], ("x",)).detail

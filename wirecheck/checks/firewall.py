@@ -400,22 +400,30 @@ FIREWALL = CheckSpec(
 Reads every local rule that can touch the target or its ports: iptables in all tables
 (including `security`, where the guest agent puts its rules) with packet counters
 (`iptables-save -c`, or `iptables -L -nxv`), nftables (`nft -j list ruleset`), firewalld
-direct rules; on Windows, Windows Firewall rules. The counters are read before the first
-probe and again after the probes, so a blocking rule that counted packets while a probe
-failed is named, with the command that removes it.
+direct rules; on Windows, Windows Firewall rules, each profile's default outbound policy
+and, as Administrator, the WFP filters of other software (VPN clients, EDR) that match the
+target. The counters are read before the first probe and again after the probes, so a
+blocking rule that counted packets while a probe failed is named, with the command that
+removes it.
 The guest agent's own rules (security/OUTPUT: accept TCP 53, accept uid 0, drop NEW and
 INVALID; or the nftables table `walinuxagent`) are recognised and expected.
 - ok: no rule touches the target, only the agent's rules do, or none blocked a probe.
 - warn: a blocking rule matches the target or a probed port but has no counter to prove
   it dropped a probe (or its probe did not run).
 - fail: a blocking rule counted packets during the probes while the probe it matches
-  failed (Windows: an enabled block rule matches a failed probe).
+  failed (Windows: an enabled block rule, a default outbound Block with no allow rule, or
+  a WFP block filter matches a failed probe).
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
 Fix: remove the rule (the command is in the fix line) and from where it is restored at boot.""",
     facts=FirewallFacts,
     context=True,
     without_root=(
         Degradation("iptables and nft rules and their counters can be read only by root"),
+        Degradation(
+            "WFP filters of other software (`netsh wfp show filters`) can be read only by "
+            "Administrator",
+            windows=True,
+        ),
     ),
     prepare=prepare_firewall,
 )
