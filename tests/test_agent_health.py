@@ -178,7 +178,7 @@ def test_openssl_missing_and_switches_off() -> None:
     status, finding, fix = _run(machine)
     assert status is Status.WARN
     assert finding == (
-        "openssl (openssl) openssl is not installed: the agent cannot read its certificates or "
+        "openssl (openssl) is not installed: the agent cannot read its certificates or "
         "extension settings; Extensions.Enabled=n in /etc/waagent.conf: no VM extension runs; "
         "auto-update is off in /etc/waagent.conf (AutoUpdate.Enabled or "
         "AutoUpdate.UpdateToLatestVersion=n): the agent keeps its installed version"

@@ -44,7 +44,8 @@ def test_option_245_is_the_target() -> None:
     outcome = run_endpoint(context(_lease_machine(fixture_text("dhclient.leases"))), lambda: NOW)
     assert outcome.status is Status.OK
     assert outcome.finding == (
-        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS}); "
+        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS} in "
+        f"{LEASES}); "
         f"/32 route: {WS}/32 via 10.1.0.1 dev eth0 metric 100"
     )
     assert outcome.evidence["expired_leases_ignored"] == 0  # the older block is superseded

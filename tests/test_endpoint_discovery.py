@@ -81,7 +81,8 @@ def test_a_wicked_lease_is_found_where_the_agent_would_not_look() -> None:
     outcome = run_endpoint(context(machine), lambda: NOW)
     assert outcome.status is Status.OK
     assert outcome.finding == (
-        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS})"
+        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS} in "
+        "/var/lib/wicked/lease-eth0-dhcp-ipv4.xml)"
     )
 
 

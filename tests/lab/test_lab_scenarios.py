@@ -75,7 +75,14 @@ def test_every_scenario_declares_its_first_cause_in_catalogue_rows() -> None:
         assert not item.diagnosis.checks or item.diagnosis.checks & wrong, item.name
     healthy = [s.name for s in SCENARIOS if not s.diagnosis.checks]
     # Healthy VMs whose DHCP client is not dhclient: nothing is wrong, the endpoint is found.
-    assert healthy == ["healthy", "agent-firewall-root", "lease-wicked", "lease-nm-internal"]
+    assert healthy == [
+        "healthy",
+        "agent-firewall-root",
+        "lease-wicked",
+        "lease-nm-internal",
+        "lease-dhcpcd",
+        "lease-cloud-init",
+    ]
     assert all(scenario(n).diagnosis.keywords == ("No problem found",) for n in healthy)
 
 

@@ -173,24 +173,38 @@ def test_a_scenario_with_its_own_dhcp_state_lays_its_own_run() -> None:
     assert topology.vm_setup(NAMES, _plan(scenario("healthy"))) is None
 
 
-@pytest.mark.parametrize("name", ["lease-wicked", "lease-nm-internal"])
+@pytest.mark.parametrize(
+    "name", ["lease-wicked", "lease-nm-internal", "lease-dhcpcd", "lease-cloud-init"]
+)
 def test_other_dhcp_clients_leases_read_as_option_245(name: str) -> None:
     from tests.context_fakes import FakeMachine
     from wirecheck.platform.leases import scan_leases
 
     built = _plan(scenario(name))
-    files = {f"/var/lib/{p}": t for p, t in built.vm_var_lib.items()}
+    placed = {f"/var/lib/{p}": t for p, t in built.vm_var_lib.items()}
     if built.vm_run is not None:
-        for path, text in built.vm_run.files.items():
-            files[f"/run/{path}".replace(topology.IFINDEX, "2")] = text
+        for path, content in built.vm_run.files.items():
+            placed[f"/run/{path}".replace(topology.IFINDEX, "2")] = content
     dirs: dict[str, list[str]] = {"/sys/class/net": ["eth0"]}
-    for path in files:
+    for path in placed:
         directory, _, leaf = path.rpartition("/")
         dirs.setdefault(directory, []).append(leaf)
-    files["/sys/class/net/eth0/ifindex"] = "2\n"
-    machine = FakeMachine(files=files, dirs=dirs)
+    machine = FakeMachine(
+        files={p: t for p, t in placed.items() if isinstance(t, str)},
+        binary={p: t for p, t in placed.items() if isinstance(t, bytes)},
+        dirs=dirs,
+    )
+    machine.files["/sys/class/net/eth0/ifindex"] = "2\n"
     (lease,) = scan_leases(machine.system(), datetime.now(timezone.utc)).leases
     assert (lease.interface, lease.option_245) == ("eth0", "168.63.129.16")
+    assert (
+        lease.static_routes[-2:]
+        == (
+            ("168.63.129.16/32", "10.1.0.1"),
+            ("169.254.169.254/32", "10.1.0.1"),
+        )
+        or name == "lease-cloud-init"
+    )
 
 
 def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:

@@ -349,9 +349,12 @@ def collect_linux(ctx: CheckContext) -> LinuxAgentHealthFacts:
     if isinstance(openssl, CommandResult) and openssl.ok and openssl.stdout.strip():
         version = openssl.stdout.strip().splitlines()[0]
     elif isinstance(openssl, CommandResult):
-        openssl_error = (
-            openssl.error or f"fails: {_last_line(openssl.stderr) or f'exit {openssl.returncode}'}"
-        )
+        if openssl.error and openssl.error.endswith("is not installed"):
+            openssl_error = "is not installed"
+        elif openssl.error:
+            openssl_error = f"could not run ({openssl.error})"
+        else:
+            openssl_error = f"fails: {_last_line(openssl.stderr) or f'exit {openssl.returncode}'}"
     else:
         notes.append("openssl: did not finish within the budget")
     mountinfo = _read(system, MOUNTINFO)

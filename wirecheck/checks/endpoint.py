@@ -158,7 +158,11 @@ def judge_endpoint(
     address configuration. Pure."""
     facts = EndpointFacts(target, scan, cached, tuple(host_routes), netconfig, discovery)
     announced = facts.announced
-    where = ", ".join(f"option 245 on {iface} = {ep}" for iface, ep in announced)
+    where = ", ".join(
+        f"option 245 on {ls.interface or '?'} = {ls.option_245} in {ls.source}"
+        for ls in scan.leases
+        if ls.option_245
+    )
     if cached:
         where = ", ".join(filter(None, [f"{WIRESERVER_ENDPOINT_FILE} = {cached}", where]))
     others = {ep for _, ep in announced if ep and ep != target}

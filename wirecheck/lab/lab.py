@@ -308,7 +308,7 @@ class Lab:
 
 def _write_layer(
     root: Path,
-    files: Mapping[str, str],
+    files: Mapping[str, str | bytes],
     hidden: Sequence[str] = (),
     opaque: Sequence[str] = (),
     dirs: Sequence[str] = (),
@@ -325,7 +325,10 @@ def _write_layer(
     for relative, text in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        path.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
         path.chmod(0o644)
     for relative in hidden:
         path = root / relative

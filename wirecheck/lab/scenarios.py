@@ -35,6 +35,7 @@ NOBODY_UID = 65534
 PTR_NAME = "dns-proxy.contoso.example"  # what a misconfigured custom DNS server might answer
 MISSING_PROXY = "http://10.1.0.99:3128"  # nothing listens there, nothing routes there
 OTHER_ENDPOINT = "10.1.0.99"  # a WireServer endpoint that is not the platform address
+MISSING_OPENSSL = "/usr/bin/openssl-wirecheck-lab-missing"  # no such program
 
 
 class WireMode(StrEnum):
@@ -56,6 +57,8 @@ class LeaseStore(StrEnum):
     # NetworkManager's internal client (RHEL 9): ADDRESS= only in its lease file, the
     # options in its device state file /run/NetworkManager/devices/<ifindex>
     NM_INTERNAL = "nm-internal"
+    DHCPCD = "dhcpcd"  # /var/lib/dhcpcd/eth0.lease: the DHCP message itself (bytes)
+    CLOUD_INIT = "cloud-init"  # /run/dhclient.lease: cloud-init's ephemeral dhclient
     NONE = "none"  # no lease anywhere (a static address)
 
 
@@ -622,14 +625,19 @@ AGENT_CONF_ONLY = {
     # The lab gives the VM the agent's configuration, not a running agent.
     "guest-agent": warn("installed", "not running"),
 }
-FOUND_BY_LEASE = ok("option 245 on eth0", PLATFORM_ADDRESS)
+
+
+def found_in(source: str) -> Expect:
+    """The endpoint found in eth0's lease, in the scenario's own store."""
+    return ok(f"option 245 on eth0 = {PLATFORM_ADDRESS} in {source}")
+
 
 SCENARIOS += (
     _scenario(
         "lease-wicked",
         "SLES: wicked keeps eth0's lease (option 245 in its XML), no dhclient lease anywhere: "
         "the endpoint is found there.",
-        {"endpoint": FOUND_BY_LEASE},
+        {"endpoint": found_in("/var/lib/wicked/lease-eth0-dhcp-ipv4.xml")},
         diagnosis=NO_PROBLEM,
         lease_store=LeaseStore.WICKED,
     ),
@@ -638,9 +646,25 @@ SCENARIOS += (
         "RHEL 9: NetworkManager's internal DHCP client keeps only eth0's address in its lease "
         "file and option 245 in /run/NetworkManager/devices/<ifindex>: the endpoint is found "
         "there.",
-        {"endpoint": FOUND_BY_LEASE},
+        {"endpoint": found_in("/run/NetworkManager/devices/")},
         diagnosis=NO_PROBLEM,
         lease_store=LeaseStore.NM_INTERNAL,
+    ),
+    _scenario(
+        "lease-dhcpcd",
+        "dhcpcd keeps eth0's lease as the raw DHCP message (option 245 after the magic "
+        "cookie), no dhclient lease anywhere: the endpoint is found there.",
+        {"endpoint": found_in("/var/lib/dhcpcd/eth0.lease")},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.DHCPCD,
+    ),
+    _scenario(
+        "lease-cloud-init",
+        "During provisioning: only cloud-init's ephemeral /run/dhclient.lease holds eth0's "
+        "lease: the endpoint is found there.",
+        {"endpoint": found_in("/run/dhclient.lease")},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.CLOUD_INIT,
     ),
     _scenario(
         "static-ip-config",
@@ -669,6 +693,16 @@ SCENARIOS += (
             checks=("agent-health",),
         ),
         etc_files={"waagent.conf": WAAGENT_CONF_EXTENSIONS_OFF},
+    ),
+    _scenario(
+        "agent-openssl-missing",
+        "The guest agent's OS.OpensslPath names an openssl that is not there: it cannot "
+        "decrypt its certificates.",
+        {**AGENT_CONF_ONLY, "agent-health": warn("openssl", "is not installed")},
+        diagnosis=cause(
+            "Guest agent health", "openssl", "Install openssl", checks=("agent-health",)
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS + f"OS.OpensslPath={MISSING_OPENSSL}\n"},
     ),
     _scenario(
         "agent-lib-noexec",

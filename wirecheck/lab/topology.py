@@ -83,7 +83,7 @@ class Layer:
     """What the VM sees of one directory tree over the machine's: files, the machine's paths
     it must not see (whiteouts), and directories that show the lab's content only (opaque)."""
 
-    files: Mapping[str, str] = field(default_factory=dict)  # relative path -> text
+    files: Mapping[str, str | bytes] = field(default_factory=dict)  # relative path -> content
     hidden: tuple[str, ...] = ()
     opaque: tuple[str, ...] = ()
     dirs: tuple[str, ...] = ()  # empty directories it must have (mount points)
@@ -95,7 +95,7 @@ class Plan:
     commands: tuple[Argv, ...]  # run in order; each names the lab namespace it acts in
     vm_etc: Mapping[str, str]  # file name -> text, in /etc/netns/<vm ns>/
     vm_etc_layer: Mapping[str, str]  # file name -> text, seen in the VM's /etc (overlay)
-    vm_var_lib: Mapping[str, str]  # relative path -> text, seen under the VM's /var/lib
+    vm_var_lib: Mapping[str, str | bytes]  # relative path -> content, under the VM's /var/lib
     # The machine's files the VM must not see (whiteouts in the layers), by layer.
     vm_etc_hidden: tuple[str, ...] = ()
     vm_var_lib_hidden: tuple[str, ...] = ()
@@ -221,7 +221,9 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     )
 
 
-def _hide(candidates: tuple[str, ...], given: Mapping[str, str]) -> tuple[tuple[str, ...], ...]:
+def _hide(
+    candidates: tuple[str, ...], given: Mapping[str, str | bytes]
+) -> tuple[tuple[str, ...], ...]:
     """(hidden, opaque): a candidate the scenario gives nothing under is hidden; one it
     gives files under shows the scenario's files only; a file it gives is its own."""
     hidden: list[str] = []
@@ -256,7 +258,7 @@ def vm_etc_files(hostname: str) -> dict[str, str]:
 
 def vm_var_lib_files(
     endpoint: str = PLATFORM_ADDRESS, store: LeaseStore = LeaseStore.DHCLIENT
-) -> dict[str, str]:
+) -> dict[str, str | bytes]:
     """eth0's lease as Azure's DHCP gives it, where the scenario's DHCP client keeps it:
     option 245 names WireServer (`endpoint`; a scenario may name another address there)."""
     if store is LeaseStore.WICKED:
@@ -264,13 +266,18 @@ def vm_var_lib_files(
     if store is LeaseStore.NM_INTERNAL:
         name = f"NetworkManager/internal-{NM_CONNECTION}-eth0.lease"
         return {name: f"# This is private data. Do not parse.\nADDRESS={VM_PRIMARY_IP}\n"}
-    if store is LeaseStore.NONE:
+    if store is LeaseStore.DHCPCD:
+        return {"dhcpcd/eth0.lease": dhcp_message(endpoint)}
+    if store in (LeaseStore.NONE, LeaseStore.CLOUD_INIT):
         return {}
     return {"dhcp/dhclient.eth0.leases": dhclient_lease(endpoint)}
 
 
-def vm_run_files(endpoint: str, store: LeaseStore) -> dict[str, str]:
-    """What the scenario's DHCP client keeps in /run: NetworkManager's device state."""
+def vm_run_files(endpoint: str, store: LeaseStore) -> dict[str, str | bytes]:
+    """What the scenario's DHCP client keeps in /run: NetworkManager's device state, or
+    cloud-init's ephemeral dhclient lease."""
+    if store is LeaseStore.CLOUD_INIT:
+        return {"dhclient.lease": dhclient_lease(endpoint)}
     if store is not LeaseStore.NM_INTERNAL:
         return {}
     octets = ":".join(f"{int(part):02x}" for part in endpoint.split("."))
@@ -336,6 +343,38 @@ def wicked_lease(endpoint: str) -> str:
   </ipv4:dhcp>
 </lease>
 """
+
+
+def dhcp_message(endpoint: str) -> bytes:
+    """eth0's DHCPACK as dhcpcd keeps it: the BOOTP header, the magic cookie, then the
+    options (option 245 among them)."""
+
+    def ip(text: str) -> bytes:
+        return bytes(int(part) for part in text.split("."))
+
+    def option(code: int, value: bytes) -> bytes:
+        return bytes((code, len(value))) + value
+
+    header = bytearray(236)
+    header[0:4] = bytes((2, 1, 6, 0))  # BOOTREPLY, Ethernet, 6-byte address, no hops
+    header[4:8] = bytes.fromhex("3903f326")  # transaction id
+    header[16:20] = ip(VM_PRIMARY_IP)  # yiaddr
+    header[28:34] = bytes.fromhex(VM_PRIMARY_MAC.replace(":", ""))  # chaddr
+    routes = b"".join(bytes((32,)) + ip(a) + ip(PRIMARY_GATEWAY) for a in PLATFORM_ADDRESSES)
+    options = b"".join(
+        [
+            option(53, b"\x05"),  # DHCPACK
+            option(54, ip(PLATFORM_ADDRESS)),
+            option(51, b"\xff\xff\xff\xff"),  # an infinite lease, as Azure's
+            option(1, ip("255.255.255.0")),
+            option(3, ip(PRIMARY_GATEWAY)),
+            option(6, ip(PLATFORM_ADDRESS)),
+            option(15, DNS_SUFFIX.encode()),
+            option(121, bytes((0,)) + ip(PRIMARY_GATEWAY) + routes),
+            option(245, ip(endpoint)),
+        ]
+    )
+    return bytes(header) + bytes((99, 130, 83, 99)) + options + b"\xff"
 
 
 def dhclient_lease(endpoint: str) -> str:
