@@ -359,11 +359,9 @@ def _touched(
 
 def _name(rule: Rule) -> str:
     where = f"{rule.table}/{rule.chain}"
-    kind = {
-        "windows": "Windows Firewall rule",
-        "firewalld": "firewalld direct rule",
-        "wfp": "WFP filter",
-    }.get(rule.source, f"{rule.source} rule")
+    kind = {"windows": "Windows Firewall rule", "firewalld": "firewalld direct rule"}.get(
+        rule.source, f"{rule.source} rule"
+    )
     if rule.source == "windows" and rule.policy:
         return f"the Windows Firewall's {rule.text}"
     if rule.source == "wfp":
