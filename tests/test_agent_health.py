@@ -100,7 +100,7 @@ def test_healthy_agent_surroundings() -> None:
         ),
         (
             "failed",
-            "the agent's unit walinuxagent.service failed (failed)",
+            "the agent's unit walinuxagent.service failed",
             "`journalctl -u walinuxagent.service` says why",
         ),
         (

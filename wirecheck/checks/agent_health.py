@@ -222,7 +222,8 @@ def linux_problems(facts: LinuxAgentHealthFacts) -> list[Problem]:
     if unit is not None and unit.failed and not unit.masked:
         found.append(
             Problem(
-                f"the agent's unit {unit.name} failed ({unit.sub})",
+                f"the agent's unit {unit.name} failed"
+                + (f" ({unit.sub})" if unit.sub not in ("", "failed") else ""),
                 f"`journalctl -u {unit.name}` says why; then `systemctl reset-failed "
                 f"{unit.name} && systemctl start {unit.name}`.",
             )
