@@ -7,15 +7,16 @@ machine or runs a real command.
 
 from __future__ import annotations
 
+import io
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, BinaryIO, Union
 
 from wirecheck.checks.base import CheckContext, ResultBoard
 from wirecheck.checks.catalogue import load_all
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
-from wirecheck.system import CommandResult, System
+from wirecheck.system import CommandResult, FsUsage, System
 
 Answer = Union[CommandResult, Callable[[Sequence[str]], CommandResult]]
 
@@ -31,8 +32,12 @@ def failed(stderr: str, code: int = 1) -> CommandResult:
 @dataclass
 class FakeMachine:
     files: dict[str, str] = field(default_factory=dict)
+    binary: dict[str, bytes] = field(default_factory=dict)  # files that are not text
+    filesystems: dict[str, FsUsage] = field(default_factory=dict)  # statvfs by path
     dirs: dict[str, list[str]] = field(default_factory=dict)
     commands: dict[tuple[str, ...], Answer] = field(default_factory=dict)
+    # Commands whose argv starts with a key (their later arguments vary: a temporary path).
+    commands_by_prefix: dict[tuple[str, ...], Answer] = field(default_factory=dict)
     root: bool = True
     environ: dict[str, str] = field(default_factory=dict)
     ran: list[tuple[str, ...]] = field(default_factory=list)
@@ -43,6 +48,18 @@ class FakeMachine:
             return self.files[path]
         raise FileNotFoundError(2, "No such file or directory", path)
 
+    def open_file(self, path: str) -> BinaryIO:
+        if path in self.binary:
+            return io.BytesIO(self.binary[path])
+        if path in self.files:
+            return io.BytesIO(self.files[path].encode("utf-8"))
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def fs_usage(self, path: str) -> FsUsage:
+        if path in self.filesystems:
+            return self.filesystems[path]
+        raise FileNotFoundError(2, "No such file or directory", path)
+
     def list_dir(self, path: str) -> list[str]:
         if path in self.dirs:
             return sorted(self.dirs[path])
@@ -51,7 +68,10 @@ class FakeMachine:
     def run_command(self, argv: Sequence[str], timeout_s: float) -> CommandResult:
         key = tuple(argv)
         self.ran.append(key)
-        answer = self.commands.get(key)
+        answer = self.commands.get(key) or next(
+            (a for prefix, a in self.commands_by_prefix.items() if key[: len(prefix)] == prefix),
+            None,
+        )
         if answer is None:
             return CommandResult(key, None, error=f"{argv[0]} is not installed")
         return answer(argv) if callable(answer) else answer
@@ -68,6 +88,8 @@ class FakeMachine:
             environ=dict(self.environ),
             list_dir=self.list_dir,
             platform=platform,
+            open_file=self.open_file,
+            fs_usage=self.fs_usage,
         )
 
 

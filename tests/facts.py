@@ -23,6 +23,7 @@ from wirecheck.net.traceroute.hops import Hop, HopKind, ProbeCell
 from wirecheck.platform.firewall.model import Rule
 from wirecheck.platform.imds import ImdsNic
 from wirecheck.platform.leases import LeaseScan
+from wirecheck.platform.netconfig import InterfaceConfig, NetConfig
 from wirecheck.platform.routes import Route
 
 WS = PLATFORM_ADDRESS
@@ -34,9 +35,9 @@ def row(check_id: str, status: Status, finding: str, facts: Facts | None = None)
     return CheckResult(check_id, f"title of {check_id}", status, finding, evidence, facts=facts)
 
 
-def connect(port: int, outcome: str = "connected") -> ConnectFacts:
+def connect(port: int, outcome: str = "connected", errno: str | None = None) -> ConnectFacts:
     local = ("10.1.0.4", 50000) if outcome == "connected" else None
-    return ConnectFacts(WS, port, NetOutcome(outcome), 0.5, local_address=local)
+    return ConnectFacts(WS, port, NetOutcome(outcome), 0.5, errno, local_address=local)
 
 
 def wire(
@@ -118,8 +119,9 @@ def firewall(*counted: CountedRule, agent_firewall: str | None = None) -> Firewa
     )
 
 
-def endpoint(cached: str | None = None) -> EndpointFacts:
-    return EndpointFacts(WS, LeaseScan(()), cached, ())
+def endpoint(cached: str | None = None, *static: InterfaceConfig) -> EndpointFacts:
+    """No lease; `static`: the interfaces configured statically (then no /32 route either)."""
+    return EndpointFacts(WS, LeaseScan(()), cached, (), NetConfig(tuple(static)))
 
 
 def imds(outcome: str = "connected", nics: Sequence[ImdsNic] = ()) -> ImdsFacts:

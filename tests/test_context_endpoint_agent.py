@@ -44,10 +44,11 @@ def test_option_245_is_the_target() -> None:
     outcome = run_endpoint(context(_lease_machine(fixture_text("dhclient.leases"))), lambda: NOW)
     assert outcome.status is Status.OK
     assert outcome.finding == (
-        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS}); "
+        f"WireServer endpoint {WS}, as the agent would find it (option 245 on eth0 = {WS} in "
+        f"{LEASES}); "
         f"/32 route: {WS}/32 via 10.1.0.1 dev eth0 metric 100"
     )
-    assert outcome.evidence["expired_leases_ignored"] == 1
+    assert outcome.evidence["expired_leases_ignored"] == 0  # the older block is superseded
     assert outcome.evidence["agent_would_use"] == WS
 
 
@@ -93,9 +94,11 @@ def test_no_endpoint_anywhere_warns_with_the_fallback() -> None:
 
 def test_only_expired_leases_count_as_none() -> None:
     later = datetime(2200, 1, 1, tzinfo=timezone.utc)
-    outcome = run_endpoint(context(_lease_machine(fixture_text("dhclient.leases"))), lambda: later)
+    machine = _lease_machine(fixture_text("dhclient.leases"))
+    del machine.files["/proc/net/route"]  # no /32 route either
+    outcome = run_endpoint(context(machine), lambda: later)
     assert outcome.status is Status.WARN
-    assert outcome.evidence["expired_leases_ignored"] == 2
+    assert outcome.evidence["expired_leases_ignored"] == 1  # the newest block, expired
 
 
 def test_endpoint_is_skipped_on_windows() -> None:

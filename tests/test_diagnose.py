@@ -12,11 +12,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import facts
+from tests.conftest import fixture_bytes, fixture_text
 from tests.facts import WS, row
-from wirecheck.checks.firewall import FirewallFacts
+from wirecheck.checks.firewall import FirewallFacts, SuspectRule
+from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Status
+from wirecheck.net.errors import errno_text
 from wirecheck.net.traceroute.hops import HopKind
+from wirecheck.platform.firewall.model import Rule
+from wirecheck.platform.netconfig import InterfaceConfig
+from wirecheck.platform.waagent import parse_log
+from wirecheck.platform.windows_firewall import (
+    outbound_policy_rules,
+    parse_allprofiles,
+    parse_wfp_filters,
+    wfp_block_rules,
+)
 
 OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
 PORT_RULE = f"-A OUTPUT -d {WS}/32 -p tcp -m tcp --dport 32526 -j DROP"
@@ -365,6 +377,112 @@ CASES = [
         ("trace-32526",),
         "",
         (f"{WS} has a reverse name x",),
+    ),
+]
+
+
+WSAEACCES = errno_text(10013)
+STATIC_ETH0 = InterfaceConfig(
+    "eth0", "static", "/etc/netplan/50-cloud-init.yaml", "netplan", ("10.1.0.4/24",)
+)
+AGENT_DHCP_ERRORS = LinuxAgentFacts(
+    units={},
+    processes=("python3 -u /usr/sbin/waagent -daemon",),
+    installed=True,
+    log=tuple(parse_log(fixture_text("waagent-endpoint-discovery.log"))),
+)
+CASES += [
+    Case(
+        "Windows refused the connection (WSAEACCES)",
+        {
+            "tcp-80": _row("tcp-80", FAIL, "blocked", facts.connect(80, "blocked", WSAEACCES)),
+            "tcp-32526": _row(
+                "tcp-32526", FAIL, "blocked", facts.connect(32526, "blocked", WSAEACCES)
+            ),
+        },
+        f"TCP 80 and 32526 to {WS}: Windows refused the connection (WSAEACCES, 10013): the "
+        "Windows Firewall or a WFP filter",
+        ("tcp-80", "tcp-32526"),
+        f"`netsh wfp show filters dir=OUT remoteaddr={WS}`",
+    ),
+    Case(
+        "a static address and the agent's unanswered DHCP requests",
+        {
+            "endpoint": _row(
+                "endpoint",
+                WARN,
+                "the guest agent cannot find WireServer",
+                facts.endpoint(None, STATIC_ETH0),
+            ),
+            "guest-agent": _row("guest-agent", WARN, "2 connectivity error(s)", AGENT_DHCP_ERRORS),
+        },
+        "eth0 has a static address (netplan, /etc/netplan/50-cloud-init.yaml) and nothing tells "
+        "the guest agent where WireServer is",
+        ("endpoint", "guest-agent"),
+    ),
+    Case(
+        "the agent's unit is masked",
+        {
+            "agent-health": _row(
+                "agent-health", WARN, "the agent's unit walinuxagent.service is masked"
+            ),
+            "guest-agent": _row("guest-agent", WARN, "installed but not running (inactive)"),
+        },
+        "Guest agent health: the agent's unit walinuxagent.service is masked",
+        ("agent-health",),
+        "",
+        ("Guest agent: installed but not running",),
+    ),
+]
+
+
+def windows_firewall(rule: Rule, finding: str) -> CheckResult:
+    """The firewall row on Windows: a rule that can block the failed TCP 80 (no counters)."""
+    return _row(
+        "firewall",
+        FAIL,
+        finding,
+        FirewallFacts(
+            ("netsh advfirewall", "netsh advfirewall show allprofiles"),
+            suspects=(SuspectRule(rule, ("tcp-80",)),),
+        ),
+    )
+
+
+POLICY_RULE = outbound_policy_rules(
+    parse_allprofiles(fixture_text("netsh-advfirewall-show-allprofiles-block-outbound.txt")),
+    [],
+    [(WS, "tcp", 80)],
+)[0]
+WFP_RULE = wfp_block_rules(parse_wfp_filters(fixture_bytes("netsh-wfp-filters-wireserver.xml")))[0]
+WINDOWS_BLOCKED_80 = _row("tcp-80", FAIL, "blocked", facts.connect(80, "blocked", WSAEACCES))
+CASES += [
+    Case(
+        "Windows: the default outbound policy blocks and no rule allows",
+        {
+            "tcp-80": WINDOWS_BLOCKED_80,
+            "firewall": windows_firewall(
+                POLICY_RULE,
+                f"the Windows Firewall's {POLICY_RULE.text} blocks this traffic and tcp-80 failed",
+            ),
+        },
+        "TCP 80 is blocked locally (WSAEACCES): the Windows Firewall's default outbound policy "
+        "Block (Domain, Private, Public profiles) and no allow rule for TCP 80 to "
+        f"{WS} blocks this traffic and tcp-80 failed.",
+        ("tcp-80", "firewall"),
+    ),
+    Case(
+        "Windows: a VPN client's WFP filter blocks",
+        {
+            "tcp-80": WINDOWS_BLOCKED_80,
+            "firewall": windows_firewall(
+                WFP_RULE, f"WFP filter {WFP_RULE.text} blocks this traffic and tcp-80 failed"
+            ),
+        },
+        'TCP 80 is blocked locally (WSAEACCES): WFP filter "Example VPN Client - block '
+        'non-tunnel traffic" (filter 117325, provider Example VPN Client Provider) blocks this '
+        "traffic and tcp-80 failed.",
+        ("tcp-80", "firewall"),
     ),
 ]
 

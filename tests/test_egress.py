@@ -4,11 +4,13 @@ recorded command output through a fake System (nothing here touches the machine)
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import BinaryIO
 
 import pytest
 
@@ -230,6 +232,9 @@ def fake_machine(
             return dirs[path]
         raise FileNotFoundError(2, "No such directory (fake)", path)
 
+    def open_file(path: str) -> BinaryIO:
+        return io.BytesIO(read_text(path).encode("utf-8"))
+
     return System(
         read_text=read_text,
         run_command=run_command,
@@ -239,6 +244,7 @@ def fake_machine(
         reverse_lookup=lambda _a: None,
         environ={},
         list_dir=list_dir,
+        open_file=open_file,
     )
 
 

@@ -194,11 +194,29 @@ def test_current_leases_every_location_latest_unexpired_per_interface() -> None:
     assert leases[1].source == "/run/systemd/netif/leases/3"
 
 
-def test_scan_reports_files_and_expired() -> None:
+def test_scan_reports_files_and_only_the_newest_block_counts() -> None:
     scan = scan_leases(_machine().system(), NOW.replace(tzinfo=None))  # naive = UTC
     assert "/var/lib/dhcp/unrelated.txt" not in scan.files
     assert len(scan.files) == 3
-    assert [lease.expires.year for lease in scan.expired if lease.expires] == [2015]
+    # eth0's file holds an expired block before the current one: superseded, not expired.
+    assert scan.expired == ()
+    # eth2's lease is NetworkManager's internal client's: its file holds the address only,
+    # and nmcli (not on this machine) is the way to its options.
+    (unknown,) = scan.incomplete
+    assert unknown.startswith(
+        "/var/lib/NetworkManager/internal-2f7e3a1c-1b2d-4c5e-8f90-a1b2c3d4e5f6-eth2.lease: "
+        "NetworkManager's internal DHCP client stores only the address there"
+    )
+    assert unknown.endswith(
+        "(nmcli is not installed): whether eth2's lease carries option 245 is unknown"
+    )
+
+
+def test_an_interface_whose_newest_lease_expired_has_none() -> None:
+    later = datetime(2200, 1, 1, tzinfo=timezone.utc)
+    scan = scan_leases(_machine().system(), later)
+    assert [lease.interface for lease in scan.expired] == ["eth0"]
+    assert "eth0" not in [lease.interface for lease in scan.leases]
 
 
 def test_all_expired_gives_nothing() -> None:

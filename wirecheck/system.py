@@ -92,6 +92,27 @@ def run_command(argv: Sequence[str], timeout_s: float) -> CommandResult:
     )
 
 
+@dataclass(frozen=True)
+class FsUsage:
+    """Space and inodes of a filesystem, as statvfs gives them."""
+
+    block_size: int
+    blocks: int
+    blocks_free: int  # for root
+    blocks_available: int  # for everyone else
+    files: int  # inodes; 0 where the filesystem has no fixed count
+    files_available: int
+
+
+def fs_usage(path: str) -> FsUsage:
+    """The filesystem holding `path`; OSError where it cannot be asked (Windows)."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        raise OSError(errno.ENOSYS, "statvfs is not available here", path)
+    got = statvfs(path)
+    return FsUsage(got.f_frsize, got.f_blocks, got.f_bfree, got.f_bavail, got.f_files, got.f_favail)
+
+
 def is_root() -> bool:
     geteuid = getattr(os, "geteuid", None)
     if geteuid is not None:
@@ -151,6 +172,10 @@ class System:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     list_dir: Callable[[str], list[str]] = list_dir
     platform: str = sys.platform  # the operating system, as sys.platform names it
+    # A regular file opened for reading in binary, for readers that seek (a lease file read
+    # from its end) or must see how big a file is rather than take a capped prefix.
+    open_file: Callable[[str], BinaryIO] = open_regular
+    fs_usage: Callable[[str], FsUsage] = fs_usage
 
     @property
     def windows(self) -> bool:

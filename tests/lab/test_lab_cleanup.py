@@ -49,11 +49,21 @@ def _wait_for_wirecheck_in_vm(names: LabNames, runner: subprocess.Popen[bytes]) 
     until = time.monotonic() + 30
     while time.monotonic() < until:
         assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
-        if Lab(names).is_up() and run("ip", "netns", "pids", names.vm).split():
+        # wirecheck itself, not a command the lab's build runs in the namespace (sysctl)
+        pids = run("ip", "netns", "pids", names.vm).split() if Lab(names).is_up() else []
+        if any(b"wirecheck\0run" in _cmdline(pid) for pid in pids):
             time.sleep(0.5)  # let it open its probes
             return
         time.sleep(0.1)
     raise AssertionError("wirecheck never started inside the lab's VM namespace")
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""  # gone meanwhile
 
 
 def test_down_removes_everything_it_built(names: LabNames) -> None:

@@ -143,9 +143,68 @@ def test_the_vms_etc_layer_holds_its_resolver_and_the_scenarios_own_files() -> N
     conf = parse_conf(nonroot.vm_etc_layer["waagent.conf"])
     assert firewall_enabled(conf) and conf["OS.EnableFirewall"] == "y"
     assert conf_proxy(conf) is None
-    # The machine's own agent files are hidden from the VM, unless the scenario gives its own.
-    assert healthy.vm_etc_hidden == ("waagent.conf",) and nonroot.vm_etc_hidden == ()
-    assert healthy.vm_var_lib_hidden == nonroot.vm_var_lib_hidden == ("waagent",)
+    # The machine's own agent files, address configuration and leases are hidden from the
+    # VM, unless the scenario gives its own.
+    assert healthy.vm_etc_hidden == ("waagent.conf", *topology.NETCONFIG_ETC)
+    assert nonroot.vm_etc_hidden == topology.NETCONFIG_ETC
+    others = tuple(p for p in topology.LEASES_VAR_LIB if p != "dhcp")
+    assert healthy.vm_var_lib_hidden == nonroot.vm_var_lib_hidden == ("waagent", *others)
+    # The lab's lease is the only one in /var/lib/dhcp; /run stays the machine's.
+    assert healthy.vm_var_lib_opaque == ("dhcp",) and healthy.vm_run is None
+
+
+def test_a_scenario_with_its_own_dhcp_state_lays_its_own_run() -> None:
+    nm = _plan(scenario("lease-nm-internal"))
+    assert nm.vm_run is not None
+    assert list(nm.vm_run.files) == [f"NetworkManager/devices/{topology.IFINDEX}"]
+    assert nm.vm_run.opaque == ("NetworkManager",)
+    assert "systemd/netif/leases" in nm.vm_run.hidden
+    assert nm.vm_var_lib_opaque == ("NetworkManager",)
+    assert "dhcp" in nm.vm_var_lib_hidden
+    static = _plan(scenario("static-ip-config"))
+    assert static.vm_run is not None and static.vm_run.files == {}
+    assert static.vm_etc_opaque == ("netplan",)
+    vm_routes = [c for c in static.commands if c[:4] == ("ip", "-n", NAMES.vm, "route")]
+    assert vm_routes and not any("168.63.129.16/32" in c for c in vm_routes)
+    noexec = _plan(scenario("agent-lib-noexec"))
+    assert noexec.vm_var_lib_dirs == ("waagent",) and "waagent" not in noexec.vm_var_lib_hidden
+    setup = topology.vm_setup(NAMES, noexec) or ""
+    assert "mount -t tmpfs -o size=1m,noexec wirecheck-lab /var/lib/waagent" in setup
+    assert topology.vm_setup(NAMES, _plan(scenario("healthy"))) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["lease-wicked", "lease-nm-internal", "lease-dhcpcd", "lease-cloud-init"]
+)
+def test_other_dhcp_clients_leases_read_as_option_245(name: str) -> None:
+    from tests.context_fakes import FakeMachine
+    from wirecheck.platform.leases import scan_leases
+
+    built = _plan(scenario(name))
+    placed = {f"/var/lib/{p}": t for p, t in built.vm_var_lib.items()}
+    if built.vm_run is not None:
+        for path, content in built.vm_run.files.items():
+            placed[f"/run/{path}".replace(topology.IFINDEX, "2")] = content
+    dirs: dict[str, list[str]] = {"/sys/class/net": ["eth0"]}
+    for path in placed:
+        directory, _, leaf = path.rpartition("/")
+        dirs.setdefault(directory, []).append(leaf)
+    machine = FakeMachine(
+        files={p: t for p, t in placed.items() if isinstance(t, str)},
+        binary={p: t for p, t in placed.items() if isinstance(t, bytes)},
+        dirs=dirs,
+    )
+    machine.files["/sys/class/net/eth0/ifindex"] = "2\n"
+    (lease,) = scan_leases(machine.system(), datetime.now(timezone.utc)).leases
+    assert (lease.interface, lease.option_245) == ("eth0", "168.63.129.16")
+    assert (
+        lease.static_routes[-2:]
+        == (
+            ("168.63.129.16/32", "10.1.0.1"),
+            ("169.254.169.254/32", "10.1.0.1"),
+        )
+        or name == "lease-cloud-init"
+    )
 
 
 def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:

@@ -86,8 +86,13 @@ def test_vm_entry_overlays_the_lab_etc_and_lease_before_the_command() -> None:
     assert argv[4:6] == ["sh", "-c"]
     entry = argv[6]
     assert 'lowerdir=$1:/etc" /etc' in entry and 'lowerdir=$2:/var/lib" /var/lib' in entry
-    assert entry.endswith('shift 2; exec "$@"')
-    assert argv[-3:] == [str(NAMES.vm_etc_layer), str(NAMES.vm_var_lib), "/bin/sh"]
+    assert entry.endswith('if [ -s "$3" ]; then . "$3"; fi; shift 3; exec "$@"')
+    assert argv[-4:] == [
+        str(NAMES.vm_etc_layer),
+        str(NAMES.vm_var_lib),
+        str(NAMES.vm_setup),
+        "/bin/sh",
+    ]
     # The layers live in the lab's state directory, never inside the directories they cover.
     assert NAMES.vm_etc_layer.parent == NAMES.vm_var_lib.parent == NAMES.state_dir
 

@@ -28,6 +28,7 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("firewall", "firewall"),
     ("endpoint", "endpoint"),
     ("guest-agent", "guest_agent"),
+    ("agent-health", "agent_health"),
     ("imds", "imds"),
 )
 IDS: tuple[str, ...] = tuple(check_id for check_id, _ in CATALOGUE)

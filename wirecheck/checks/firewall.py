@@ -15,6 +15,7 @@ from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.checks.catalogue import load_all
+from wirecheck.checks.firewall_windows import windows_snapshot
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
 from wirecheck.platform.firewall.assess import (
     agent_firewall,
@@ -27,7 +28,6 @@ from wirecheck.platform.firewall.assess import (
 )
 from wirecheck.platform.firewall.model import Rule, Snapshot
 from wirecheck.platform.firewall.reader import read_snapshot
-from wirecheck.platform.windows import parse_firewall_rules
 
 # Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
 AFTER_RESERVE_S = 0.25
@@ -35,6 +35,9 @@ AFTER_RESERVE_S = 0.25
 # awaited this much past the deadline (well within the runner's grace).
 RESULT_GRACE_S = 0.15
 MAX_RULES_SHOWN = 40
+# Windows Firewall rules and WFP filters: a match with a failed probe is the block (no
+# counters to prove it, and a block beats any allow).
+WINDOWS_SOURCES = ("windows", "wfp")
 PERSISTENCE = (
     "/etc/iptables/rules.v4, /etc/sysconfig/iptables, /etc/nftables.conf, firewalld, ufw or "
     "the cloud-init/configuration tool that adds it"
@@ -167,10 +170,10 @@ def prepare_firewall(ctx: CheckContext) -> Snapshot | None:
 
 
 def run_firewall(ctx: CheckContext) -> Outcome:
+    if ctx.system.windows:
+        return _windows(ctx)  # no counters: read while the probes run, then match
     before = ctx.prepared.get("firewall")
     _wait_for_probes(ctx, AFTER_RESERVE_S)
-    if ctx.system.windows:
-        return _windows(ctx)
     after = read_snapshot(ctx.system, max(ctx.deadline.remaining(), 0.1))
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
@@ -180,17 +183,12 @@ def run_firewall(ctx: CheckContext) -> Outcome:
 
 
 def _windows(ctx: CheckContext) -> Outcome:
-    done = ctx.system.run_command(
-        ["netsh", "advfirewall", "firewall", "show", "rule", "name=all", "verbose"],
-        max(ctx.deadline.remaining(), 0.1),
-    )
-    if not done.ok:
-        why = done.error or done.stderr.strip() or f"exit status {done.returncode}"
-        return Outcome(Status.SKIP, f"could not read the Windows Firewall rules: {why}")
-    after = Snapshot(tuple(parse_firewall_rules(done.stdout)), ("netsh advfirewall",))
+    traffic = flows(load_all(), ctx.config)
+    after = windows_snapshot(ctx, [(f.address, f.protocol, f.port) for f in traffic])
+    if isinstance(after, Outcome):
+        return after
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
-    traffic = flows(load_all(), ctx.config)
     return assess(None, after, traffic, failed, set(results), ctx.config.target)
 
 
@@ -249,7 +247,7 @@ def assess(
         )
     if found.suspects:
         rule, hit = found.suspects[0].rule, found.suspects[0].probes
-        windows = rule.source == "windows"
+        windows = rule.source in WINDOWS_SOURCES
         why = f"and {', '.join(hit)} failed" if hit else "(the probes it matches did not run here)"
         if windows and hit:
             # Windows Firewall: a matching enabled block rule wins over any allow rule.
@@ -329,6 +327,7 @@ def _sort_rules(
             found.suspects.append(SuspectRule(rule, hit))
         elif not set(probes) & ran and not rule.policy:
             found.suspects.append(SuspectRule(rule, ()))
+    found.suspects.sort(key=lambda s: not s.probes)  # ones matching a failed probe first
     return found
 
 
@@ -363,12 +362,24 @@ def _name(rule: Rule) -> str:
     kind = {"windows": "Windows Firewall rule", "firewalld": "firewalld direct rule"}.get(
         rule.source, f"{rule.source} rule"
     )
+    if rule.source == "windows" and rule.policy:
+        return f"the Windows Firewall's {rule.text}"
+    if rule.source == "wfp":
+        return f"WFP filter {rule.text}"
     if rule.policy:
         return f"the {where} chain's default policy ({rule.verdict})"
     return f"{kind} `{rule.text}` ({where})"
 
 
 def _remove_fix(rule: Rule) -> str:
+    if rule.source == "windows" and rule.policy:
+        return (
+            f"Allow it outbound: `{rule.remove}` (Group Policy, if it sets the policy); or let "
+            "outbound through by default: `netsh advfirewall set allprofiles firewallpolicy "
+            "blockinbound,allowoutbound`."
+        )
+    if rule.source == "wfp":
+        return f"Not a firewall rule: {rule.remove}."
     if rule.policy:
         return (
             f"Allow the platform before the default policy drops it, or change it: "
@@ -387,22 +398,30 @@ FIREWALL = CheckSpec(
 Reads every local rule that can touch the target or its ports: iptables in all tables
 (including `security`, where the guest agent puts its rules) with packet counters
 (`iptables-save -c`, or `iptables -L -nxv`), nftables (`nft -j list ruleset`), firewalld
-direct rules; on Windows, Windows Firewall rules. The counters are read before the first
-probe and again after the probes, so a blocking rule that counted packets while a probe
-failed is named, with the command that removes it.
+direct rules; on Windows, Windows Firewall rules, each profile's default outbound policy
+and, as Administrator, the WFP filters of other software (VPN clients, EDR) that match the
+target. The counters are read before the first probe and again after the probes, so a
+blocking rule that counted packets while a probe failed is named, with the command that
+removes it.
 The guest agent's own rules (security/OUTPUT: accept TCP 53, accept uid 0, drop NEW and
 INVALID; or the nftables table `walinuxagent`) are recognised and expected.
 - ok: no rule touches the target, only the agent's rules do, or none blocked a probe.
 - warn: a blocking rule matches the target or a probed port but has no counter to prove
   it dropped a probe (or its probe did not run).
 - fail: a blocking rule counted packets during the probes while the probe it matches
-  failed (Windows: an enabled block rule matches a failed probe).
+  failed (Windows: an enabled block rule, a default outbound Block with no allow rule, or
+  a WFP block filter matches a failed probe).
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
 Fix: remove the rule (the command is in the fix line) and from where it is restored at boot.""",
     facts=FirewallFacts,
     context=True,
     without_root=(
         Degradation("iptables and nft rules and their counters can be read only by root"),
+        Degradation(
+            "WFP filters of other software (`netsh wfp show filters`) can be read only by "
+            "Administrator",
+            windows=True,
+        ),
     ),
     prepare=prepare_firewall,
 )

@@ -68,12 +68,10 @@ def _probe(ctx: CheckContext, port: int, service: str) -> Outcome:
             f"connected to {service} in {result.latency_s * 1000:.1f} ms{where}",
             facts,
         )
-    return Outcome(
-        Status.FAIL,
-        f"{service} {MEANING[result.outcome]}",
-        facts,
-        fix=connect_fix(result.outcome, target, port, ctx.system.is_root()),
-    )
+    fix = connect_fix(result.outcome, target, port, ctx.system.is_root())
+    if result.outcome is NetOutcome.BLOCKED and ctx.system.windows:
+        fix = advice.windows_local_block(target, str(port))  # WSAEACCES: Windows said no
+    return Outcome(Status.FAIL, f"{service} {MEANING[result.outcome]}", facts, fix=fix)
 
 
 def connect_fix(outcome: NetOutcome, target: str, port: int, root: bool) -> str:

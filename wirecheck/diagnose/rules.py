@@ -14,7 +14,9 @@ from wirecheck import advice
 from wirecheck.checks.egress.judge import EgressFacts
 from wirecheck.checks.endpoint import EndpointFacts
 from wirecheck.checks.firewall import FirewallFacts
+from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.checks.privileges import PrivilegesFacts
+from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.checks.trace import TraceFacts
 from wirecheck.checks.wire import WireFacts
 from wirecheck.diagnose.view import OUTCOME_WORDS, Found, RunView, sentence, verb
@@ -109,6 +111,17 @@ def blocked_locally(run: RunView) -> list[Found]:
     blocked = connects + run.failing("dns", ["blocked"])
     if not blocked:
         return []
+    refused = [p for p in connects if _windows_refused(run, p)]
+    if refused:
+        ports = " and ".join(run.port(p) for p in refused)
+        cause = run.cause(
+            f"TCP {ports} to {run.target}: Windows refused the connection (WSAEACCES, 10013): "
+            "the Windows Firewall or a WFP filter (a VPN client, an EDR or security product) "
+            "blocks it on this VM; nothing left it.",
+            advice.windows_local_block(run.target, ports),
+            [*blocked, *run.follow_ons(connects)],
+        )
+        return [Found(cause, 90)]
     firewall = run.get("firewall")
     readable = firewall is not None and firewall.status is not Status.SKIP
     hint = "" if readable else " Run as root so wirecheck can read the rules and name it."
@@ -119,6 +132,11 @@ def blocked_locally(run: RunView) -> list[Found]:
         [*blocked, *run.follow_ons(connects)],
     )
     return [Found(cause, 90)]
+
+
+def _windows_refused(run: RunView, probe: str) -> bool:
+    facts = run.facts(probe, ConnectFacts)
+    return facts is not None and (facts.errno or "").startswith("WSAEACCES")
 
 
 def wrong_nic(run: RunView) -> list[Found]:
@@ -325,6 +343,32 @@ def dns_transport(run: RunView) -> list[Found]:
     return [Found(run.cause(summary, fix, [*unexplained, *reverse]), 65)]
 
 
+def static_address(run: RunView) -> list[Found]:
+    """A statically configured VM whose guest agent has nothing to find WireServer by."""
+    row = run.get("endpoint")
+    facts = run.facts("endpoint", EndpointFacts)
+    if row is None or facts is None or not run.open("endpoint") or facts.found:
+        return []
+    static = facts.static
+    if not static:
+        return []
+    agent = run.facts("guest-agent", LinuxAgentFacts)
+    dhcp = [e for e in (agent.errors if agent else []) if "dhcp" in e.message.lower()]
+    rows = ["endpoint", *(["guest-agent"] if dhcp and run.open("guest-agent") else [])]
+    first = static[0]
+    cause = run.cause(
+        f"{first.interface} has a static address ({first.tool}, {first.source}) and nothing "
+        f"tells the guest agent where WireServer is (no DHCP lease with option 245, no cached "
+        f"endpoint, no /32 route to {run.target}): its own DHCP request goes unanswered, so it "
+        "stays Not Ready.",
+        row.fix or "Configure the primary NIC by DHCP.",
+        rows,
+        [f"address configuration: {c.describe()}" for c in static]
+        + [f"guest agent log: {e.to_text()}" for e in dhcp[-2:]],
+    )
+    return [Found(cause, 62)]
+
+
 def endpoint(run: RunView) -> list[Found]:
     row = run.get("endpoint")
     facts = run.facts("endpoint", EndpointFacts)
@@ -345,5 +389,6 @@ RULES: tuple[Rule, ...] = (
     path_hops,
     upstream,
     dns_transport,
+    static_address,
     endpoint,
 )

@@ -114,6 +114,10 @@ class RunView:
         facts = self.facts(check_id, ProbeFacts)
         outcome = facts.net_outcome.value if facts is not None and self.bad(check_id) else ""
         word = OUTCOME_WORDS.get(outcome, "fails")
+        refused_as = self.facts(check_id, ConnectFacts)
+        if outcome == "blocked" and refused_as is not None and refused_as.errno:
+            # The error the system gave: EPERM on Linux, WSAEACCES on Windows.
+            word = word.replace("EPERM", refused_as.errno.split(" ", 1)[0])
         spec = self.specs.get(check_id)
         if spec is not None and spec.probe == "connect":
             return f"TCP {self.port(check_id)} {word}"

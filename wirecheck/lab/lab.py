@@ -132,8 +132,28 @@ class Lab:
         names.vm_etc.mkdir(parents=True, exist_ok=True)
         for file_name, text in built.vm_etc.items():
             (names.vm_etc / file_name).write_text(text, encoding="utf-8")
-        _write_layer(names.vm_etc_layer, built.vm_etc_layer, built.vm_etc_hidden)
-        _write_layer(names.vm_var_lib, built.vm_var_lib, built.vm_var_lib_hidden)
+        _write_layer(
+            names.vm_etc_layer, built.vm_etc_layer, built.vm_etc_hidden, built.vm_etc_opaque
+        )
+        _write_layer(
+            names.vm_var_lib,
+            built.vm_var_lib,
+            built.vm_var_lib_hidden,
+            built.vm_var_lib_opaque,
+            built.vm_var_lib_dirs,
+        )
+        if built.vm_run is not None:
+            index = self._ifindex(names.vm, "eth0")
+            files = {
+                path.replace(topology.IFINDEX, str(index)): text
+                for path, text in built.vm_run.files.items()
+            }
+            run = built.vm_run
+            _write_layer(names.vm_run_layer, files, run.hidden, run.opaque, run.dirs)
+            names.vm_run_mount.mkdir(mode=0o755)
+        setup = topology.vm_setup(names, built)
+        if setup is not None:
+            names.vm_setup.write_text(setup, encoding="utf-8")
         records = names.state_dir / "dns-records.json"
         records.write_text(json.dumps(topology.dns_records(hostname, scenario.ptr)), "utf-8")
         network = names.state_dir / "imds-network.json"
@@ -271,6 +291,13 @@ class Lab:
                         "shell (`exit`) and run `wirecheck lab down` from outside"
                     )
 
+    def _ifindex(self, namespace: str, device: str) -> int:
+        listed = self._must(["ip", "-n", namespace, "-j", "link", "show", device]).stdout
+        try:
+            return int(json.loads(listed)[0]["ifindex"])
+        except (ValueError, LookupError, TypeError) as exc:
+            raise LabError(f"no interface index for {device} in {namespace}: {listed!r}") from exc
+
     def _must(self, argv: Sequence[str]) -> CommandResult:
         done = self.run(argv, COMMAND_TIMEOUT_S)
         if not done.ok:
@@ -279,15 +306,29 @@ class Lab:
         return done
 
 
-def _write_layer(root: Path, files: Mapping[str, str], hidden: Sequence[str] = ()) -> None:
-    """An overlay layer the VM sees: `files` (readable by a non-root wirecheck too), and
+def _write_layer(
+    root: Path,
+    files: Mapping[str, str | bytes],
+    hidden: Sequence[str] = (),
+    opaque: Sequence[str] = (),
+    dirs: Sequence[str] = (),
+) -> None:
+    """An overlay layer the VM sees: `files` (readable by a non-root wirecheck too),
     whiteouts that hide the machine's `hidden` paths (overlayfs's own mark: a 0/0 character
-    device in a layer hides that path in the layers below)."""
+    device in a layer hides that path in the layers below), `opaque` directories that show
+    this layer's content only (overlayfs's xattr), and empty `dirs` (mount points)."""
     root.mkdir(parents=True, exist_ok=True, mode=0o755)
+    for relative in (*opaque, *dirs):
+        (root / relative).mkdir(parents=True, exist_ok=True, mode=0o755)
+    for relative in opaque:
+        os.setxattr(root / relative, "trusted.overlay.opaque", b"y")
     for relative, text in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        path.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
         path.chmod(0o644)
     for relative in hidden:
         path = root / relative

@@ -80,6 +80,23 @@ class LabNames:
         return self.state_dir / "vm-etc"
 
     @property
+    def vm_run_layer(self) -> Path:
+        """Files the VM sees in /run, in scenarios that give it its own (its DHCP clients'
+        state): copied into a tmpfs at `vm_run_mount` inside the VM's mount namespace, so
+        the layer is on another filesystem than the /run it covers."""
+        return self.state_dir / "vm-run"
+
+    @property
+    def vm_run_mount(self) -> Path:
+        return self.state_dir / "vm-run-mount"
+
+    @property
+    def vm_setup(self) -> Path:
+        """The scenario's own mounts in the VM (its /run layer, a noexec or full filesystem),
+        a shell script the VM's entry sources; absent when there are none."""
+        return self.state_dir / "vm-setup.sh"
+
+    @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
 

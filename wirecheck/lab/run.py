@@ -55,14 +55,16 @@ ETC, VAR_LIB = "/etc", "/var/lib"
 # are not touched. They add the lab's files on top of the machine's: in /etc the VM's
 # resolv.conf and hosts and a scenario's own files (waagent.conf, which `ip netns exec`
 # cannot add: it only bind-mounts over files that exist), in /var/lib the DHCP lease.
-# $1 and $2 are the lab's layers; the rest is the command.
+# $1 and $2 are the lab's layers, $3 the scenario's setup script; the rest is the command.
 _ENTRY = (
     f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$1:{ETC}" {ETC} || '
     "echo \"wirecheck lab: could not lay the lab's files over /etc (overlayfs?); the VM "
     "keeps its resolv.conf and hosts but not the scenario's other files\" >&2; "
     f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$2:{VAR_LIB}" {VAR_LIB} || '
     'echo "wirecheck lab: could not add the lab DHCP lease to /var/lib (overlayfs?); '
-    'the endpoint check will not find it" >&2; shift 2; exec "$@"'
+    'the endpoint check will not find it" >&2; '
+    # $3: the scenario's own mounts (its /run layer, a noexec or full filesystem), if any.
+    'if [ -s "$3" ]; then . "$3"; fi; shift 3; exec "$@"'
 )
 
 
@@ -71,7 +73,7 @@ def in_vm(names: LabNames, argv: Sequence[str]) -> list[str]:
     return [
         *("ip", "netns", "exec", names.vm),
         *("sh", "-c", _ENTRY, "wirecheck-lab-vm"),
-        *(str(names.vm_etc_layer), str(names.vm_var_lib)),
+        *(str(names.vm_etc_layer), str(names.vm_var_lib), str(names.vm_setup)),
         *argv,
     ]
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
-from wirecheck.lab.names import PRIMARY_GATEWAY, SECONDARY_GATEWAY
+from wirecheck.lab.names import (
+    PREFIX_LEN,
+    PRIMARY_GATEWAY,
+    SECONDARY_GATEWAY,
+    VM_PRIMARY_IP,
+    VM_PRIMARY_MAC,
+)
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.strenum import StrEnum
 
@@ -29,6 +35,7 @@ NOBODY_UID = 65534
 PTR_NAME = "dns-proxy.contoso.example"  # what a misconfigured custom DNS server might answer
 MISSING_PROXY = "http://10.1.0.99:3128"  # nothing listens there, nothing routes there
 OTHER_ENDPOINT = "10.1.0.99"  # a WireServer endpoint that is not the platform address
+MISSING_OPENSSL = "/usr/bin/openssl-wirecheck-lab-missing"  # no such program
 
 
 class WireMode(StrEnum):
@@ -40,6 +47,28 @@ class WireMode(StrEnum):
     GARBAGE = "garbage"  # bytes that are not HTTP at all
     SLOW = "slow"  # headers at once, then the body a byte at a time, for minutes
     HUGE = "huge"  # a multi-megabyte body
+
+
+class LeaseStore(StrEnum):
+    """Where the VM's DHCP client keeps eth0's lease (each carries option 245)."""
+
+    DHCLIENT = "dhclient"  # /var/lib/dhcp/dhclient.eth0.leases (Debian, Ubuntu)
+    WICKED = "wicked"  # /var/lib/wicked/lease-eth0-dhcp-ipv4.xml (SLES)
+    # NetworkManager's internal client (RHEL 9): ADDRESS= only in its lease file, the
+    # options in its device state file /run/NetworkManager/devices/<ifindex>
+    NM_INTERNAL = "nm-internal"
+    DHCPCD = "dhcpcd"  # /var/lib/dhcpcd/eth0.lease: the DHCP message itself (bytes)
+    CLOUD_INIT = "cloud-init"  # /run/dhclient.lease: cloud-init's ephemeral dhclient
+    NONE = "none"  # no lease anywhere (a static address)
+
+
+@dataclass(frozen=True)
+class VmMount:
+    """A tmpfs mounted over a path in the VM's own mount namespace (its command's only)."""
+
+    path: str  # absolute, under /var/lib
+    options: str  # tmpfs options: "size=1m,noexec"
+    fill: bool = False  # filled up before wirecheck runs: a full filesystem
 
 
 class Where(StrEnum):
@@ -127,13 +156,18 @@ MACHINE_AGENT = _expect(
 
 
 def machine_agent_seen(check: Mapping[str, Any]) -> bool:
-    """Whether a guest-agent row describes the machine's own agent, not the lab VM's.
+    """Whether a guest-agent (or agent-health) row describes the machine's own agent, not
+    the lab VM's.
 
     The lab never simulates an agent unit, an agent process or the GuestProxyAgent, so
     any of them in the row's evidence is the machine's.
     """
     evidence = check.get("evidence")
-    if check.get("id") != "guest-agent" or not isinstance(evidence, Mapping):
+    if not isinstance(evidence, Mapping):
+        return False
+    if check.get("id") == "agent-health":
+        return bool(evidence.get("unit"))
+    if check.get("id") != "guest-agent":
         return False
     return bool(
         evidence.get("service") or evidence.get("processes") or evidence.get("guest_proxy_agent")
@@ -200,6 +234,7 @@ HEALTHY: Mapping[str, Expect] = {
     "firewall": ok(),
     "endpoint": ok(),
     "guest-agent": AGENT_ABSENT,
+    "agent-health": AGENT_ABSENT,
     "imds": ok(),
 }
 
@@ -270,6 +305,9 @@ class Scenario:
     run_as_uid: int | None = None  # None: root
     etc_files: Mapping[str, str] = field(default_factory=dict)  # extra files in the VM's /etc
     lease_endpoint: str = PLATFORM_ADDRESS  # option 245 in eth0's DHCP lease
+    lease_store: LeaseStore = LeaseStore.DHCLIENT
+    platform_routes: bool = True  # DHCP's /32 routes to the platform addresses via eth0
+    vm_mounts: tuple[VmMount, ...] = ()
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -526,6 +564,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             "firewall": skip("permission denied"),
             # The lab gives the VM the agent's configuration, not a running agent.
             "guest-agent": warn("installed", "not running"),
+            "agent-health": ok("surroundings are sound"),
         },
         diagnosis=cause(
             "because you are not root",
@@ -549,6 +588,146 @@ SCENARIOS: tuple[Scenario, ...] = (
         # setpriv changes ids, not the environment: $USER and $LOGNAME still name root, as
         # after `setpriv`/`su` from a root shell, and privileges must name nobody anyway.
         env={"USER": "root", "LOGNAME": "root", "HOME": "/nonexistent"},
+    ),
+)
+
+# A VM configured statically, as netplan writes it when DHCP is turned off.
+STATIC_NETPLAN = f"""\
+# wirecheck lab: eth0 configured statically (no DHCP: no option 245, no platform routes)
+network:
+  version: 2
+  ethernets:
+    eth0:
+      match:
+        macaddress: {VM_PRIMARY_MAC}
+      set-name: eth0
+      dhcp4: false
+      addresses:
+        - {VM_PRIMARY_IP}/{PREFIX_LEN}
+      routes:
+        - to: default
+          via: {PRIMARY_GATEWAY}
+      nameservers:
+        addresses: [{PLATFORM_ADDRESS}]
+"""
+WAAGENT_CONF_EXTENSIONS_OFF = """\
+# wirecheck lab: the guest agent's configuration with extensions turned off
+Provisioning.Agent=auto
+Extensions.Enabled=n
+OS.EnableRDMA=n
+"""
+WAAGENT_CONF_DEFAULTS = """\
+# wirecheck lab: the guest agent's configuration (its defaults: extensions and updates on)
+Provisioning.Agent=auto
+OS.EnableRDMA=n
+"""
+AGENT_CONF_ONLY = {
+    # The lab gives the VM the agent's configuration, not a running agent.
+    "guest-agent": warn("installed", "not running"),
+}
+
+
+def found_in(source: str) -> Expect:
+    """The endpoint found in eth0's lease, in the scenario's own store."""
+    return ok(f"option 245 on eth0 = {PLATFORM_ADDRESS} in {source}")
+
+
+SCENARIOS += (
+    _scenario(
+        "lease-wicked",
+        "SLES: wicked keeps eth0's lease (option 245 in its XML), no dhclient lease anywhere: "
+        "the endpoint is found there.",
+        {"endpoint": found_in("/var/lib/wicked/lease-eth0-dhcp-ipv4.xml")},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.WICKED,
+    ),
+    _scenario(
+        "lease-nm-internal",
+        "RHEL 9: NetworkManager's internal DHCP client keeps only eth0's address in its lease "
+        "file and option 245 in /run/NetworkManager/devices/<ifindex>: the endpoint is found "
+        "there.",
+        {"endpoint": found_in("/run/NetworkManager/devices/")},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.NM_INTERNAL,
+    ),
+    _scenario(
+        "lease-dhcpcd",
+        "dhcpcd keeps eth0's lease as the raw DHCP message (option 245 after the magic "
+        "cookie), no dhclient lease anywhere: the endpoint is found there.",
+        {"endpoint": found_in("/var/lib/dhcpcd/eth0.lease")},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.DHCPCD,
+    ),
+    _scenario(
+        "lease-cloud-init",
+        "During provisioning: only cloud-init's ephemeral /run/dhclient.lease holds eth0's "
+        "lease: the endpoint is found there.",
+        {"endpoint": found_in("/run/dhclient.lease")},
+        diagnosis=NO_PROBLEM,
+        lease_store=LeaseStore.CLOUD_INIT,
+    ),
+    _scenario(
+        "static-ip-config",
+        "eth0 is configured statically (netplan, dhcp4: false): no DHCP lease, no /32 routes to "
+        "the platform; traffic still flows by the default route, but the guest agent cannot "
+        "find WireServer.",
+        {"endpoint": warn("cannot find WireServer", "configured statically", "netplan")},
+        diagnosis=cause(
+            "eth0 has a static address",
+            "netplan",
+            "Protocol.EndpointDiscovery=static",
+            checks=("endpoint",),
+        ),
+        lease_store=LeaseStore.NONE,
+        platform_routes=False,
+        etc_files={"netplan/50-cloud-init.yaml": STATIC_NETPLAN},
+    ),
+    _scenario(
+        "agent-extensions-off",
+        "The guest agent's configuration turns extensions off (Extensions.Enabled=n).",
+        {**AGENT_CONF_ONLY, "agent-health": warn("Extensions.Enabled=n")},
+        diagnosis=cause(
+            "Guest agent health",
+            "Extensions.Enabled=n",
+            "Extensions.Enabled=y",
+            checks=("agent-health",),
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_EXTENSIONS_OFF},
+    ),
+    _scenario(
+        "agent-openssl-missing",
+        "The guest agent's OS.OpensslPath names an openssl that is not there: it cannot "
+        "decrypt its certificates.",
+        {**AGENT_CONF_ONLY, "agent-health": warn("openssl", "is not installed")},
+        diagnosis=cause(
+            "Guest agent health", "openssl", "Install openssl", checks=("agent-health",)
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS + f"OS.OpensslPath={MISSING_OPENSSL}\n"},
+    ),
+    _scenario(
+        "agent-lib-noexec",
+        "/var/lib/waagent is on a filesystem mounted noexec (a tmpfs in the VM's mount "
+        "namespace): extensions cannot run.",
+        {**AGENT_CONF_ONLY, "agent-health": warn("/var/lib/waagent", "noexec")},
+        diagnosis=cause(
+            "Guest agent health",
+            "noexec",
+            "mount -o remount,exec /var/lib/waagent",
+            checks=("agent-health",),
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS},
+        vm_mounts=(VmMount("/var/lib/waagent", "size=1m,noexec"),),
+    ),
+    _scenario(
+        "agent-disk-full",
+        "/var/lib/waagent is on a full filesystem (a small tmpfs, filled): the agent cannot "
+        "write its state.",
+        {**AGENT_CONF_ONLY, "agent-health": warn("/var/lib/waagent", "free", "100% used")},
+        diagnosis=cause(
+            "Guest agent health", "cannot write", "Free space", checks=("agent-health",)
+        ),
+        etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS},
+        vm_mounts=(VmMount("/var/lib/waagent", "size=256k", fill=True),),
     ),
 )
 

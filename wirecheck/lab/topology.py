@@ -16,8 +16,9 @@ out of the lab.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.lab.names import (
@@ -41,7 +42,7 @@ from wirecheck.lab.names import (
     LabNames,
     vm_fqdn,
 )
-from wirecheck.lab.scenarios import Scenario, Where
+from wirecheck.lab.scenarios import LeaseStore, Scenario, VmMount, Where
 from wirecheck.model import PLATFORM_ADDRESS
 
 Argv = tuple[str, ...]
@@ -49,9 +50,43 @@ Argv = tuple[str, ...]
 # never the machine's (were it an Azure VM), so the agent's rows are the lab's to decide.
 AGENT_ETC = ("waagent.conf",)
 AGENT_VAR_LIB = ("waagent",)
+# Likewise the address configuration and the DHCP clients' leases: the machine's (a CI
+# runner's netplan, its networkd lease of its own eth0) would answer for the VM's.
+NETCONFIG_ETC = (
+    "netplan",
+    "sysconfig/network-scripts",
+    "sysconfig/network",
+    "NetworkManager/system-connections",
+    "systemd/network",
+    "network/interfaces",
+    "network/interfaces.d",
+)
+LEASES_VAR_LIB = ("dhcp", "dhclient", "NetworkManager", "wicked", "dhcpcd", "dhcpcd5")
+# /run holds live DHCP and network state; it is laid over only in scenarios that need it.
+LEASES_RUN = (
+    "systemd/netif/leases",
+    "systemd/network",
+    "NetworkManager",
+    "netplan",
+    "dhclient.lease",
+    "dhcpcd",
+)
+IFINDEX = "{ifindex:eth0}"  # in a /run path: eth0's interface index, known once it exists
+NM_CONNECTION = "0f8fad5b-d9cb-469f-a165-70867728950e"
 # A /32 to the platform via eth1 that wins over eth0's (lower metric), as when a
 # secondary NIC's DHCP client also installs the platform routes.
 SECONDARY_PLATFORM_METRIC = 50
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What the VM sees of one directory tree over the machine's: files, the machine's paths
+    it must not see (whiteouts), and directories that show the lab's content only (opaque)."""
+
+    files: Mapping[str, str | bytes] = field(default_factory=dict)  # relative path -> content
+    hidden: tuple[str, ...] = ()
+    opaque: tuple[str, ...] = ()
+    dirs: tuple[str, ...] = ()  # empty directories it must have (mount points)
 
 
 @dataclass(frozen=True)
@@ -60,10 +95,16 @@ class Plan:
     commands: tuple[Argv, ...]  # run in order; each names the lab namespace it acts in
     vm_etc: Mapping[str, str]  # file name -> text, in /etc/netns/<vm ns>/
     vm_etc_layer: Mapping[str, str]  # file name -> text, seen in the VM's /etc (overlay)
-    vm_var_lib: Mapping[str, str]  # relative path -> text, seen under the VM's /var/lib
+    vm_var_lib: Mapping[str, str | bytes]  # relative path -> content, under the VM's /var/lib
     # The machine's files the VM must not see (whiteouts in the layers), by layer.
     vm_etc_hidden: tuple[str, ...] = ()
     vm_var_lib_hidden: tuple[str, ...] = ()
+    vm_etc_opaque: tuple[str, ...] = ()
+    vm_var_lib_opaque: tuple[str, ...] = ()
+    vm_var_lib_dirs: tuple[str, ...] = ()
+    # The VM's own /run layer (None: the VM sees the machine's /run) and its mounts.
+    vm_run: Layer | None = None
+    vm_mounts: tuple[VmMount, ...] = ()
 
 
 def _in(ns: str, *argv: str) -> Argv:
@@ -126,8 +167,9 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     primary = ("via", PRIMARY_GATEWAY, "dev", "eth0", "metric", str(PRIMARY_METRIC))
     route(vm, "default", *primary)
     route(vm, "default", "via", SECONDARY_GATEWAY, "dev", "eth1", "metric", str(SECONDARY_METRIC))
-    for address in PLATFORM_ADDRESSES:
-        route(vm, f"{address}/32", *primary)
+    if scenario.platform_routes:
+        for address in PLATFORM_ADDRESSES:
+            route(vm, f"{address}/32", *primary)
     if scenario.platform_via_secondary:
         route(
             vm,
@@ -151,15 +193,49 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     for rule in scenario.rules:
         cmds.append(_in(vm if rule.where is Where.VM else host, *rule.argv()))
     etc = vm_etc_files(hostname)
+    etc_layer = {**etc, **scenario.etc_files}
+    var_lib = vm_var_lib_files(scenario.lease_endpoint, scenario.lease_store)
+    mount_dirs = tuple(m.path.removeprefix("/var/lib/") for m in scenario.vm_mounts)
+    etc_hidden, etc_opaque = _hide((*AGENT_ETC, *NETCONFIG_ETC), etc_layer)
+    var_lib_hidden, var_lib_opaque = _hide(
+        (*AGENT_VAR_LIB, *LEASES_VAR_LIB), {**var_lib, **dict.fromkeys(mount_dirs, "")}
+    )
+    run_files = vm_run_files(scenario.lease_endpoint, scenario.lease_store)
+    run_layer = None
+    if run_files or scenario.lease_store is not LeaseStore.DHCLIENT:
+        run_hidden, run_opaque = _hide(LEASES_RUN, run_files)
+        run_layer = Layer(run_files, run_hidden, run_opaque)
     return Plan(
         namespaces,
         tuple(cmds),
         etc,
-        {**etc, **scenario.etc_files},
-        vm_var_lib_files(scenario.lease_endpoint),
-        tuple(name for name in AGENT_ETC if name not in scenario.etc_files),
-        AGENT_VAR_LIB,
+        etc_layer,
+        var_lib,
+        etc_hidden,
+        tuple(p for p in var_lib_hidden if p not in mount_dirs),
+        etc_opaque,
+        var_lib_opaque,
+        mount_dirs,
+        run_layer,
+        scenario.vm_mounts,
     )
+
+
+def _hide(
+    candidates: tuple[str, ...], given: Mapping[str, str | bytes]
+) -> tuple[tuple[str, ...], ...]:
+    """(hidden, opaque): a candidate the scenario gives nothing under is hidden; one it
+    gives files under shows the scenario's files only; a file it gives is its own."""
+    hidden: list[str] = []
+    opaque: list[str] = []
+    for path in candidates:
+        if path in given:
+            continue
+        if any(name.startswith(path + "/") for name in given):
+            opaque.append(path)
+        else:
+            hidden.append(path)
+    return tuple(hidden), tuple(opaque)
 
 
 def vm_etc_files(hostname: str) -> dict[str, str]:
@@ -180,9 +256,129 @@ def vm_etc_files(hostname: str) -> dict[str, str]:
     }
 
 
-def vm_var_lib_files(endpoint: str = PLATFORM_ADDRESS) -> dict[str, str]:
-    """eth0's dhclient lease as Azure's DHCP gives it: option 245 names WireServer
-    (`endpoint`; a scenario may name another address there)."""
+def vm_var_lib_files(
+    endpoint: str = PLATFORM_ADDRESS, store: LeaseStore = LeaseStore.DHCLIENT
+) -> dict[str, str | bytes]:
+    """eth0's lease as Azure's DHCP gives it, where the scenario's DHCP client keeps it:
+    option 245 names WireServer (`endpoint`; a scenario may name another address there)."""
+    if store is LeaseStore.WICKED:
+        return {"wicked/lease-eth0-dhcp-ipv4.xml": wicked_lease(endpoint)}
+    if store is LeaseStore.NM_INTERNAL:
+        name = f"NetworkManager/internal-{NM_CONNECTION}-eth0.lease"
+        return {name: f"# This is private data. Do not parse.\nADDRESS={VM_PRIMARY_IP}\n"}
+    if store is LeaseStore.DHCPCD:
+        return {"dhcpcd/eth0.lease": dhcp_message(endpoint)}
+    if store in (LeaseStore.NONE, LeaseStore.CLOUD_INIT):
+        return {}
+    return {"dhcp/dhclient.eth0.leases": dhclient_lease(endpoint)}
+
+
+def vm_run_files(endpoint: str, store: LeaseStore) -> dict[str, str | bytes]:
+    """What the scenario's DHCP client keeps in /run: NetworkManager's device state, or
+    cloud-init's ephemeral dhclient lease."""
+    if store is LeaseStore.CLOUD_INIT:
+        return {"dhclient.lease": dhclient_lease(endpoint)}
+    if store is not LeaseStore.NM_INTERNAL:
+        return {}
+    octets = ":".join(f"{int(part):02x}" for part in endpoint.split("."))
+    routes = " ".join(f"{address}/32 {PRIMARY_GATEWAY}" for address in PLATFORM_ADDRESSES)
+    state = f"""\
+[device]
+managed=true
+connection-uuid={NM_CONNECTION}
+
+[dhcp4]
+dhcp4.dhcp_lease_time=4294967295
+dhcp4.dhcp_server_identifier={PLATFORM_ADDRESS}
+dhcp4.domain_name={DNS_SUFFIX}
+dhcp4.domain_name_servers={PLATFORM_ADDRESS}
+dhcp4.expiry=6290445695
+dhcp4.ip_address={VM_PRIMARY_IP}
+dhcp4.private_245={octets}
+dhcp4.rfc3442_classless_static_routes=0.0.0.0/0 {PRIMARY_GATEWAY} {routes}
+dhcp4.routers={PRIMARY_GATEWAY}
+dhcp4.subnet_mask=255.255.255.0
+"""
+    return {f"NetworkManager/devices/{IFINDEX}": state}
+
+
+def wicked_lease(endpoint: str) -> str:
+    """eth0's lease as wicked keeps it (its undeclared `ipv4:` prefix included)."""
+    octets = ":".join(f"{int(part):02x}" for part in endpoint.split("."))
+    routes = "".join(
+        f"      <route>\n        <destination>{address}/32</destination>\n"
+        f"        <nexthop>\n          <gateway>{PRIMARY_GATEWAY}</gateway>\n"
+        "        </nexthop>\n      </route>\n"
+        for address in PLATFORM_ADDRESSES
+    )
+    return f"""\
+<lease>
+  <family>ipv4</family>
+  <type>dhcp</type>
+  <uuid>{NM_CONNECTION}</uuid>
+  <state>granted</state>
+  <acquired>1791013255</acquired>
+  <ipv4:dhcp>
+    <server-id>{PLATFORM_ADDRESS}</server-id>
+    <lease-time>4294967295</lease-time>
+    <address>{VM_PRIMARY_IP}</address>
+    <netmask>255.255.255.0</netmask>
+    <routes>
+      <route>
+        <nexthop>
+          <gateway>{PRIMARY_GATEWAY}</gateway>
+        </nexthop>
+      </route>
+{routes}    </routes>
+    <dns>
+      <domain>{DNS_SUFFIX}</domain>
+      <server>{PLATFORM_ADDRESS}</server>
+    </dns>
+    <options>
+      <unknown-245>
+        <code>245</code>
+        <data>{octets}</data>
+      </unknown-245>
+    </options>
+  </ipv4:dhcp>
+</lease>
+"""
+
+
+def dhcp_message(endpoint: str) -> bytes:
+    """eth0's DHCPACK as dhcpcd keeps it: the BOOTP header, the magic cookie, then the
+    options (option 245 among them)."""
+
+    def ip(text: str) -> bytes:
+        return bytes(int(part) for part in text.split("."))
+
+    def option(code: int, value: bytes) -> bytes:
+        return bytes((code, len(value))) + value
+
+    header = bytearray(236)
+    header[0:4] = bytes((2, 1, 6, 0))  # BOOTREPLY, Ethernet, 6-byte address, no hops
+    header[4:8] = bytes.fromhex("3903f326")  # transaction id
+    header[16:20] = ip(VM_PRIMARY_IP)  # yiaddr
+    header[28:34] = bytes.fromhex(VM_PRIMARY_MAC.replace(":", ""))  # chaddr
+    routes = b"".join(bytes((32,)) + ip(a) + ip(PRIMARY_GATEWAY) for a in PLATFORM_ADDRESSES)
+    options = b"".join(
+        [
+            option(53, b"\x05"),  # DHCPACK
+            option(54, ip(PLATFORM_ADDRESS)),
+            option(51, b"\xff\xff\xff\xff"),  # an infinite lease, as Azure's
+            option(1, ip("255.255.255.0")),
+            option(3, ip(PRIMARY_GATEWAY)),
+            option(6, ip(PLATFORM_ADDRESS)),
+            option(15, DNS_SUFFIX.encode()),
+            option(121, bytes((0,)) + ip(PRIMARY_GATEWAY) + routes),
+            option(245, ip(endpoint)),
+        ]
+    )
+    return bytes(header) + bytes((99, 130, 83, 99)) + options + b"\xff"
+
+
+def dhclient_lease(endpoint: str) -> str:
+    """eth0's dhclient lease block."""
     octets = ":".join(f"{int(part):02x}" for part in endpoint.split("."))
     routes = ",".join(
         f"32,{address.replace('.', ',')},{PRIMARY_GATEWAY.replace('.', ',')}"
@@ -190,7 +386,7 @@ def vm_var_lib_files(endpoint: str = PLATFORM_ADDRESS) -> dict[str, str]:
     )
     gateway = PRIMARY_GATEWAY.replace(".", ",")
     expiry = "5 2151/11/03 08:14:09"  # the far future, as for Azure's infinite leases
-    lease = f"""\
+    return f"""\
 lease {{
   interface "eth0";
   fixed-address {VM_PRIMARY_IP};
@@ -209,7 +405,6 @@ lease {{
   expire {expiry};
 }}
 """
-    return {"dhcp/dhclient.eth0.leases": lease}
 
 
 def dns_records(hostname: str, ptr: str | None) -> dict[str, dict[str, str]]:
@@ -245,3 +440,38 @@ def imds_network() -> dict[str, Any]:
             nic(VM_SECONDARY_MAC, VM_SECONDARY_IP, "", SECONDARY_SUBNET),
         ]
     }
+
+
+def vm_setup(names: LabNames, built: Plan) -> str | None:
+    """The script the VM's entry sources after laying /etc and /var/lib over the machine's:
+    the scenario's /run layer and its mounts, all inside the VM command's own mount
+    namespace (gone with it). None when the scenario has neither.
+
+    The /run layer cannot lie inside the /run it covers (overlayfs refuses nested layers),
+    so it is copied into a tmpfs first; the lab's state directory, covered too, is bound
+    back from the shell's working directory so reports still land in the real one."""
+    lines: list[str] = []
+    if built.vm_run is not None:
+        state, layer, mount = (
+            shlex.quote(str(p)) for p in (names.state_dir, names.vm_run_layer, names.vm_run_mount)
+        )
+        lines += [
+            f"if cd {state} && mount -t tmpfs -o size=4m,mode=0755 wirecheck-lab {mount} && "
+            f"cp -a {layer}/. {mount}/ && "
+            f"mount -t overlay wirecheck-lab -o ro,lowerdir={mount}:/run /run && "
+            f'mount -c --bind . {state}; then :; else echo "wirecheck lab: could not lay '
+            "the lab's files over /run; the VM sees the machine's DHCP state\" >&2; fi",
+            "cd /",
+        ]
+    for item in built.vm_mounts:
+        path = shlex.quote(item.path)
+        lines.append(
+            f"mount -t tmpfs -o {shlex.quote(item.options)} wirecheck-lab {path} || echo "
+            f'"wirecheck lab: could not mount the scenario\'s tmpfs on {item.path}" >&2'
+        )
+        if item.fill:
+            lines.append(f"cat /dev/zero > {path}/.fill 2>/dev/null; true  # until it is full")
+    if not lines:
+        return None
+    header = "# wirecheck lab: this scenario's own mounts in the VM, sourced by its entry\n"
+    return header + "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 from wirecheck.strenum import StrEnum
@@ -23,6 +24,18 @@ class NetOutcome(StrEnum):
 TIMEOUT_ERRORS: tuple[type[OSError], ...] = (TimeoutError, socket.timeout)
 
 
+# Windows' connect() fails with WSAEACCES (10013) when the Windows Firewall, a WFP filter
+# (a VPN client, an EDR or security product) or another local policy refuses the connection:
+# nothing left the VM. Windows' errno.EACCES is the C runtime's 13, not this code, and other
+# systems have no name for it.
+WSAEACCES = 10013
+_WINSOCK = {
+    WSAEACCES: (
+        "WSAEACCES",
+        "An attempt was made to access a socket in a way forbidden by its access permissions",
+    ),
+}
+
 _BY_ERRNO = {
     errno.ECONNREFUSED: NetOutcome.REFUSED,
     errno.ECONNRESET: NetOutcome.REFUSED,
@@ -33,6 +46,7 @@ _BY_ERRNO = {
     errno.EADDRNOTAVAIL: NetOutcome.UNREACHABLE,
     errno.EPERM: NetOutcome.BLOCKED,
     errno.EACCES: NetOutcome.BLOCKED,
+    WSAEACCES: NetOutcome.BLOCKED,
 }
 
 # What each outcome means for the person at the console.
@@ -41,7 +55,7 @@ MEANING = {
     NetOutcome.REFUSED: "refused: something answered with a reset or port-unreachable",
     NetOutcome.TIMEOUT: "timed out: packets are silently dropped on the way (or by the host)",
     NetOutcome.UNREACHABLE: "unreachable: no route, or a router said the host cannot be reached",
-    NetOutcome.BLOCKED: "blocked locally: the kernel refused to send (a local firewall rule)",
+    NetOutcome.BLOCKED: "blocked locally: the system refused to send (a local firewall rule)",
     NetOutcome.BAD_RESPONSE: "answered with something that is not a valid response",
     NetOutcome.ERROR: "failed",
 }
@@ -63,11 +77,24 @@ def classify_exception(exc: BaseException) -> NetOutcome:
     return NetOutcome.ERROR
 
 
+def errno_name(code: int) -> str:
+    """`ECONNREFUSED`, `WSAEACCES`, or the number."""
+    if code in _WINSOCK:
+        return _WINSOCK[code][0]
+    return errno.errorcode.get(code, str(code))
+
+
+def errno_text(code: int) -> str:
+    """`EPERM (Operation not permitted)`; Windows socket codes with Windows' own words."""
+    if code in _WINSOCK:
+        return "{} ({})".format(*_WINSOCK[code])
+    return f"{errno_name(code)} ({os.strerror(code)})"
+
+
 def describe(exc: BaseException) -> str:
     """`ECONNREFUSED (Connection refused)` style text for evidence."""
     if isinstance(exc, OSError) and exc.errno is not None:
-        name = errno.errorcode.get(exc.errno, str(exc.errno))
-        return f"{name} ({exc.strerror})"
+        return f"{errno_name(exc.errno)} ({exc.strerror or _WINSOCK.get(exc.errno, ('', ''))[1]})"
     # One name for a timeout on every Python (3.9 calls it `timeout`).
     name = "TimeoutError" if isinstance(exc, TIMEOUT_ERRORS) else type(exc).__name__
     return f"{name}: {exc}" if str(exc) else name

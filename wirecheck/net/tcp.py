@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import errno
-import os
 import selectors
 import socket
 import time
 from dataclasses import dataclass
 
-from wirecheck.net.errors import NetOutcome, classify_errno
+from wirecheck.net.errors import NetOutcome, classify_errno, errno_text
 from wirecheck.system import SocketFactory
 
 
@@ -74,6 +73,4 @@ def _wait_connected(sock: socket.socket, timeout_s: float) -> int | None:
 
 
 def _name(code: int | None) -> str | None:
-    if code is None:
-        return None
-    return f"{errno.errorcode.get(code, str(code))} ({os.strerror(code)})"
+    return None if code is None else errno_text(code)

@@ -1,49 +1,97 @@
-"""DHCP leases: where the guest agent finds the WireServer endpoint (option 245) and the
-platform routes (option 121), in every lease format a Linux VM may keep.
+"""DHCP leases on this machine: where the guest agent finds the WireServer endpoint (option
+245) and the platform routes (option 121), in every store a Linux VM may keep them.
 
-Parsers take text; `current_leases` is the only function that touches the machine, and it
-does so through `System` (files and directory listings), so it is tested with fakes.
+`scan_leases` is the only function here that touches the machine, through `System` (files,
+directory listings, one command) and within a deadline; the formats are parsed by the pure
+functions of `lease_parsers`. Nothing is capped silently: where the reader stops early (its
+deadline, a size cap) or cannot see a fact (NetworkManager keeps option 245 in memory), the
+scan's `incomplete` says what is unknown because of it.
+
+Stores, in the order they are read:
+- dhclient: /var/lib/dhcp, /var/lib/dhclient, NetworkManager's dhclient-*.lease, and
+  cloud-init's ephemeral /run/dhclient.lease. These files grow (dhclient appends), so they
+  are read from the end, newest block first, and reading stops once the newest complete
+  block of the file's interface is found;
+- NetworkManager's internal client (internal-*.lease: ADDRESS only), its device state
+  files (/run/NetworkManager/devices/<ifindex>) and, for a device without one, nmcli;
+- wicked (/var/lib/wicked), dhcpcd (/var/lib/dhcpcd), systemd-networkd
+  (/run/systemd/netif/leases).
+Per interface the newest current lease wins (the newest file, then the newest block).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import math
+import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import BinaryIO
 
-from wirecheck.addresses import is_ipv4
+from wirecheck.errors import ParseError
+from wirecheck.model import Deadline
+from wirecheck.platform.lease_parsers import (
+    DhclientTail,
+    Lease,
+    block_interface,
+    decode_classless_routes,
+    decode_option_245,
+    lease_from_nm_options,
+    nm_device_dhcp4,
+    nmcli_dhcp4,
+    parse_dhclient_block,
+    parse_dhclient_leases,
+    parse_dhcp_message,
+    parse_networkd_lease,
+    parse_wicked_lease,
+)
 from wirecheck.system import System
 
-# Where dhclient, NetworkManager and systemd-networkd keep leases on the distributions Azure
-# ships (Debian/Ubuntu, RHEL/CentOS/Oracle, Mariner/Azure Linux). Not read yet: wicked's
-# XML leases (SUSE's default), dhcpcd's, cloud-init's in /run.
+__all__ = [
+    "Lease",
+    "LeaseScan",
+    "current_leases",
+    "decode_classless_routes",
+    "decode_option_245",
+    "interface_indexes",
+    "parse_dhclient_leases",
+    "parse_networkd_lease",
+    "scan_leases",
+]
+
 DHCLIENT_DIRS = ("/var/lib/dhcp", "/var/lib/dhclient")
 NETWORKMANAGER_DIR = "/var/lib/NetworkManager"
+NM_DEVICES_DIR = "/run/NetworkManager/devices"
+WICKED_DIR = "/var/lib/wicked"
+DHCPCD_DIRS = ("/var/lib/dhcpcd", "/var/lib/dhcpcd5")
+CLOUD_INIT_LEASE = "/run/dhclient.lease"
 NETWORKD_DIR = "/run/systemd/netif/leases"
 SYS_CLASS_NET = "/sys/class/net"
-# Option 245 is a vendor option (no name); option 121 is RFC 3442, 249 Microsoft's copy of it.
-_ROUTE_OPTIONS = ("rfc3442-classless-static-routes", "ms-classless-static-routes")
-_ROUTE_OPTIONS_UNNAMED = ("unknown-121", "unknown-249")
+# Every store's place, for the explain text and the evidence.
+STORES = (
+    *DHCLIENT_DIRS,
+    NETWORKMANAGER_DIR,
+    NM_DEVICES_DIR,
+    WICKED_DIR,
+    DHCPCD_DIRS[0],
+    CLOUD_INIT_LEASE,
+    NETWORKD_DIR,
+)
+# A dhclient file is read backwards in chunks; past this many bytes from its end the
+# older blocks are left unread (and the scan says so).
+TAIL_CHUNK = 256 * 1024
+MAX_TAIL_BYTES = 64 * 1024 * 1024
+# Whole-file formats (networkd, wicked, NetworkManager, dhcpcd) are small; a bigger file
+# is not one of them, and is named as cut.
+MAX_SMALL_FILE = 1024 * 1024
+NMCLI_TIMEOUT_S = 2.0
 # NetworkManager names its lease files <client>-<connection uuid>-<interface>.lease.
 _NM_NAME = re.compile(
-    r"^(?:dhclient|internal)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-(.+)\.lease$"
+    r"^(dhclient|internal)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-(.+)\.lease$"
 )
-
-
-@dataclass(frozen=True)
-class Lease:
-    interface: str | None
-    address: str | None
-    option_245: str | None  # the WireServer endpoint, dotted IPv4
-    domain_name: str | None
-    routers: tuple[str, ...]
-    static_routes: tuple[tuple[str, str], ...]  # (destination CIDR, gateway)
-    expires: datetime | None  # UTC; None: the lease does not say (networkd) or never expires
-    source: str  # the file it came from
+_WICKED_NAME = re.compile(r"^lease-(.+)-dhcp-ipv4\.xml$")
+_DHCPCD_NAME = re.compile(r"^(?:dhcpcd-)?([^.]+)\.lease$")
 
 
 @dataclass(frozen=True)
@@ -51,240 +99,91 @@ class LeaseScan:
     """What `scan_leases` found: the current leases and what it read to find them."""
 
     leases: tuple[Lease, ...]
-    files: tuple[str, ...] = ()  # every lease file read
-    expired: tuple[Lease, ...] = ()  # parsed, but expired before `now`
+    files: tuple[str, ...] = ()  # every lease file (and command) read
+    expired: tuple[Lease, ...] = ()  # an interface's newest lease in a store, expired
     problems: tuple[str, ...] = field(default=())  # files that could not be read or parsed
+    # What was not read in full, and what is unknown because of it (empty: nothing).
+    incomplete: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
 
 
-# ---------------------------------------------------------------------------------------
-# dhclient
+@dataclass(frozen=True)
+class _Found:
+    lease: Lease
+    mtime: float | None  # of the file it came from, when known
+    order: int  # read order: later is newer when mtimes are unknown
+    store: str  # "dhclient", "nm-internal", "nm-device", "nmcli", "wicked", ...
 
 
-def parse_dhclient_leases(text: str, source: str) -> list[Lease]:
-    """Every IPv4 `lease { ... }` block, in file order (dhclient appends: the last is newest)."""
-    leases: list[Lease] = []
-    tokens = _tokens(text)
-    for token in tokens:
-        if token == "lease":
-            opening = next(tokens, None)
-            if opening == "{":
-                leases.append(_dhclient_lease(_statements(tokens), source))
-        elif token == "{":  # lease6 and other blocks we do not read
-            _skip_block(tokens)
-    return leases
+class _Scan:
+    """The reading of one scan: what was found, read, noted; and its deadline."""
 
+    def __init__(self, system: System, deadline: Deadline) -> None:
+        self.system = system
+        self.deadline = deadline
+        self.found: list[_Found] = []
+        self.files: list[str] = []
+        self.problems: list[str] = []
+        self.incomplete: list[str] = []
+        self.unread: list[str] = []  # files skipped because the deadline passed
 
-def _dhclient_lease(statements: list[list[str]], source: str) -> Lease:
-    interface = address = option_245 = domain = None
-    routers: tuple[str, ...] = ()
-    routes: tuple[tuple[str, str], ...] = ()
-    expires: datetime | None = None
-    for words in statements:
-        key, args = words[0], words[1:]
-        if key == "interface" and args:
-            interface = args[0]
-        elif key == "fixed-address" and args:
-            address = args[0]
-        elif key == "expire":
-            expires = _dhclient_time(args)
-        elif key == "option" and len(args) >= 2:
-            name, value = args[0], " ".join(args[1:])
-            if name == "unknown-245":
-                option_245 = decode_option_245(value)
-            elif name == "routers":
-                routers = tuple(r for r in re.split(r"[,\s]+", value) if is_ipv4(r))
-            elif name == "domain-name":
-                domain = value.split()[0] if value.split() else None
-            elif name in _ROUTE_OPTIONS and not routes:
-                routes = decode_classless_routes(_ints(value, ",", 10))
-            elif name in _ROUTE_OPTIONS_UNNAMED and not routes:
-                routes = decode_classless_routes(_ints(value, ":", 16))
-    return Lease(interface, address, option_245, domain, routers, routes, expires, source)
+    def add(self, lease: Lease, mtime: float | None, store: str) -> None:
+        self.found.append(_Found(lease, mtime, len(self.found), store))
 
+    def out_of_time(self, path: str) -> bool:
+        if self.deadline.expired:
+            self.unread.append(path)
+            return True
+        return False
 
-def _dhclient_time(args: list[str]) -> datetime | None:
-    """`5 2151/11/03 08:14:09` (UTC), `epoch 1757000000`, or `never`."""
-    try:
-        if args[:1] == ["epoch"]:
-            return datetime.fromtimestamp(int(args[1]), timezone.utc)
-        if len(args) >= 3:
-            return datetime.strptime(f"{args[1]} {args[2]}", "%Y/%m/%d %H:%M:%S").replace(
-                tzinfo=timezone.utc
+    def open(self, path: str, missing_ok: bool = False) -> tuple[BinaryIO, float | None] | None:
+        try:
+            handle = self.system.open_file(path)
+        except FileNotFoundError:
+            if not missing_ok:
+                self.problems.append(f"{path}: no such file")
+            return None
+        except OSError as exc:
+            self.problems.append(f"{path}: {exc.strerror or exc}")
+            return None
+        self.files.append(path)
+        return handle, _mtime(handle)
+
+    def read_small(self, path: str) -> tuple[bytes, float | None] | None:
+        """A whole small file; a bigger one is cut at MAX_SMALL_FILE and named."""
+        opened = self.open(path)
+        if opened is None:
+            return None
+        handle, mtime = opened
+        with handle:
+            try:
+                data = handle.read(MAX_SMALL_FILE + 1)
+            except OSError as exc:
+                self.problems.append(f"{path}: {exc.strerror or exc}")
+                return None
+        if len(data) > MAX_SMALL_FILE:
+            self.incomplete.append(
+                f"{path}: larger than {MAX_SMALL_FILE // 1024} KiB, not a lease file of its "
+                "kind: only its beginning was read"
             )
-    except (ValueError, IndexError, OverflowError):
-        pass
-    return None  # "never", or a form we cannot read: treat as not expired
+            data = data[:MAX_SMALL_FILE]
+        return data, mtime
 
 
-def decode_option_245(value: str) -> str | None:
-    """Option 245 as dhclient writes it: hex octets (`a8:3f:81:10`, leading zeros dropped),
-    a dotted address (when dhclient.conf declares the option), or a quoted 4-byte string."""
-    value = value.strip()
-    if is_ipv4(value):
-        return value
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        raw = _unescape(value[1:-1])
-        return ".".join(str(b) for b in raw) if len(raw) == 4 else None
-    parts = value.split(":")
-    if len(parts) == 4 and all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
-        return ".".join(str(int(p, 16)) for p in parts)
-    if re.fullmatch(r"[0-9a-fA-F]{8}", value):  # networkd's form
-        return ".".join(str(int(value[i : i + 2], 16)) for i in range(0, 8, 2))
-    return None
+def current_leases(system: System, now: datetime, budget: Deadline | float = 1.0) -> list[Lease]:
+    """The current leases in every known store, the newest per interface."""
+    return list(scan_leases(system, now, budget).leases)
 
 
-def decode_classless_routes(values: list[int] | None) -> tuple[tuple[str, str], ...]:
-    """RFC 3442 option 121: (width, significant destination octets, 4 gateway octets)*."""
-    if not values:
-        return ()
-    routes: list[tuple[str, str]] = []
-    i = 0
-    while i < len(values):
-        width = values[i]
-        octets = math.ceil(width / 8)
-        end = i + 1 + octets + 4
-        if width > 32 or end > len(values) or any(not 0 <= v <= 255 for v in values[i:end]):
-            break  # malformed tail: keep what decoded cleanly
-        dest = values[i + 1 : i + 1 + octets] + [0] * (4 - octets)
-        gateway = values[i + 1 + octets : end]
-        network = ipaddress.IPv4Network((bytes(dest), width), strict=False)
-        routes.append((str(network), ".".join(map(str, gateway))))
-        i = end
-    return tuple(routes)
-
-
-def _ints(value: str, sep: str, base: int) -> list[int] | None:
-    try:
-        return [int(part, base) for part in value.replace(" ", "").split(sep) if part]
-    except ValueError:
-        return None
-
-
-def _tokens(text: str) -> Iterator[str]:
-    """dhclient.leases tokens: words, quoted strings (kept quoted), `{`, `}`, `;`."""
-    for match in re.finditer(r'"(?:\\.|[^"\\])*"|#[^\n]*|[{};]|[^\s{};"#]+', text):
-        token = match.group(0)
-        if not token.startswith("#"):
-            yield token
-
-
-def _statements(tokens: Iterator[str]) -> list[list[str]]:
-    """Statements up to the closing brace; nested blocks are skipped."""
-    statements: list[list[str]] = []
-    words: list[str] = []
-    for token in tokens:
-        if token == "}":
-            break
-        if token == "{":
-            _skip_block(tokens)
-            words = []
-        elif token == ";":
-            if words:
-                statements.append(words)
-            words = []
-        else:
-            words.append(token)
-    return [_unquote_keys(s) for s in statements]
-
-
-def _unquote_keys(words: list[str]) -> list[str]:
-    # Keep the quotes of an option's value (option 245 may be a quoted byte string), strip
-    # them everywhere else (`interface "eth0"`, `domain-name "x"`).
-    if words[:1] == ["option"] and len(words) >= 3 and words[1] == "unknown-245":
-        return words
-    return [_unquote(w) for w in words]
-
-
-def _skip_block(tokens: Iterator[str]) -> None:
-    depth = 1
-    for token in tokens:
-        depth += {"{": 1, "}": -1}.get(token, 0)
-        if depth == 0:
-            return
-
-
-def _unquote(word: str) -> str:
-    if len(word) >= 2 and word[0] == word[-1] == '"':
-        return _unescape(word[1:-1]).decode("latin-1")
-    return word
-
-
-def _unescape(body: str) -> bytes:
-    r"""dhclient string escapes: `\ooo` octal, `\"`, `\\`."""
-    out = bytearray()
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            octal = re.match(r"[0-7]{1,3}", body[i + 1 :])
-            if octal:
-                out.append(int(octal.group(0), 8) & 0xFF)
-                i += 1 + len(octal.group(0))
-                continue
-            out += body[i + 1].encode("latin-1", errors="replace")
-            i += 2
-            continue
-        out += char.encode("latin-1", errors="replace")
-        i += 1
-    return bytes(out)
-
-
-# ---------------------------------------------------------------------------------------
-# systemd-networkd (and NetworkManager's internal client, which writes the same keys)
-
-
-def parse_networkd_lease(text: str, source: str, interface: str | None) -> Lease:
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip().strip('"')
-    routes: list[tuple[str, str]] = []
-    # Older systemd writes ROUTES; newer splits CLASSLESS_ROUTES and STATIC_ROUTES.
-    for key in ("ROUTES", "CLASSLESS_ROUTES", "STATIC_ROUTES"):
-        for item in values.get(key, "").split():
-            dest, _, gateway = item.partition(",")
-            if _is_network(dest) and is_ipv4(gateway):
-                routes.append((str(ipaddress.IPv4Network(dest, strict=False)), gateway))
-    option = values.get("OPTION_245")
-    return Lease(
-        interface=interface,
-        address=values.get("ADDRESS") or None,
-        option_245=decode_option_245(option) if option else None,
-        domain_name=values.get("DOMAINNAME") or None,
-        routers=tuple(r for r in values.get("ROUTER", "").split() if is_ipv4(r)),
-        static_routes=tuple(dict.fromkeys(routes)),
-        expires=None,  # networkd keeps the file only while the lease is held
-        source=source,
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# The machine
-
-
-def current_leases(system: System, now: datetime, timeout_s: float = 1.0) -> list[Lease]:
-    """The unexpired leases in every known location, the latest per interface."""
-    return list(scan_leases(system, now, timeout_s).leases)
-
-
-def scan_leases(system: System, now: datetime, timeout_s: float = 1.0) -> LeaseScan:
+def scan_leases(system: System, now: datetime, budget: Deadline | float = 1.0) -> LeaseScan:
+    """Every store, read within `budget` (a deadline, or seconds from now)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    found: list[Lease] = []
-    files: list[str] = []
-    problems: list[str] = []
-
-    def read(path: str) -> str | None:
-        try:
-            text = system.read_text(path)
-        except OSError as exc:
-            problems.append(f"{path}: {exc.strerror or exc}")
-            return None
-        files.append(path)
-        return text
-
+    deadline = budget if isinstance(budget, Deadline) else Deadline(budget)
+    scan = _Scan(system, deadline)
     for directory in DHCLIENT_DIRS:
         for name in _listing(system, directory):
             if directory == "/var/lib/dhcp" and not (
@@ -293,66 +192,262 @@ def scan_leases(system: System, now: datetime, timeout_s: float = 1.0) -> LeaseS
                 continue
             if "dhclient6" in name or name.endswith(".pid"):
                 continue
-            path = f"{directory}/{name}"
-            text = read(path)
-            if text is not None:
-                found += _with_interface(parse_dhclient_leases(text, path), _dhclient_iface(name))
+            _read_dhclient(scan, f"{directory}/{name}", _dhclient_iface(name))
+    internal: dict[str, str] = {}  # interface -> NetworkManager internal lease file
     for name in _listing(system, NETWORKMANAGER_DIR):
         match = _NM_NAME.match(name)
         if not match or name.startswith("dhclient6"):
             continue
-        path = f"{NETWORKMANAGER_DIR}/{name}"
-        text = read(path)
-        if text is None:
-            continue
-        if re.search(r"^\s*lease\s*\{", text, re.MULTILINE):
-            found += _with_interface(parse_dhclient_leases(text, path), match.group(1))
-        else:
-            found.append(parse_networkd_lease(text, path, match.group(1)))
+        path, iface = f"{NETWORKMANAGER_DIR}/{name}", match.group(2)
+        if match.group(1) == "dhclient":
+            _read_dhclient(scan, path, iface)
+        elif not scan.out_of_time(path):
+            got = scan.read_small(path)
+            if got is not None:
+                text = got[0].decode("utf-8", errors="replace")
+                if re.search(r"^\s*lease\s*\{", text, re.MULTILINE):
+                    for lease in parse_dhclient_leases(text, path)[-1:]:
+                        scan.add(_with_interface(lease, iface), got[1], "dhclient")
+                else:
+                    scan.add(parse_networkd_lease(text, path, iface), got[1], "nm-internal")
+                    internal[iface] = path
+    for name in _listing(system, WICKED_DIR):
+        match = _WICKED_NAME.match(name)
+        path = f"{WICKED_DIR}/{name}"
+        if match and not scan.out_of_time(path):
+            got = scan.read_small(path)
+            if got is not None:
+                try:
+                    wicked = parse_wicked_lease(got[0], path, match.group(1))
+                except ParseError as exc:
+                    scan.problems.append(f"{path}: {exc}")
+                    continue
+                if wicked is not None:
+                    scan.add(wicked, got[1], "wicked")
+    for directory in DHCPCD_DIRS:
+        for name in _listing(system, directory):
+            match = _DHCPCD_NAME.match(name)
+            path = f"{directory}/{name}"
+            if match and not scan.out_of_time(path):
+                got = scan.read_small(path)
+                if got is not None:
+                    acquired = _utc(got[1])
+                    try:
+                        message = parse_dhcp_message(got[0], path, match.group(1), acquired)
+                    except ParseError as exc:
+                        scan.problems.append(f"{path}: {exc}")
+                        continue
+                    scan.add(message, got[1], "dhcpcd")
+    _read_dhclient(scan, CLOUD_INIT_LEASE, None, missing_ok=True)  # cloud-init's, while it runs
+    indexes: dict[int, str] | None = None
     networkd = _listing(system, NETWORKD_DIR)
-    if networkd:
-        names = interface_indexes(system, timeout_s)
-        for name in networkd:
-            path = f"{NETWORKD_DIR}/{name}"
-            text = read(path)
-            if text is not None:
-                index = int(name) if name.isdigit() else None
-                found.append(parse_networkd_lease(text, path, names.get(index or -1)))
-
-    current = [lease for lease in found if lease.expires is None or lease.expires > now]
-    expired = tuple(lease for lease in found if lease not in current)
-    return LeaseScan(_latest_per_interface(current), tuple(files), expired, tuple(problems))
-
-
-def _latest_per_interface(leases: list[Lease]) -> tuple[Lease, ...]:
-    """The lease that expires last per interface; on a tie the one read last (newest)."""
-    best: dict[str, tuple[float, int, Lease]] = {}
-    for order, lease in enumerate(leases):
-        key = lease.interface or f"?{lease.source}"
-        expiry = lease.expires.timestamp() if lease.expires else math.inf
-        if key not in best or (expiry, order) >= best[key][:2]:
-            best[key] = (expiry, order, lease)
-    return tuple(best[key][2] for key in sorted(best))
-
-
-def _with_interface(leases: list[Lease], fallback: str | None) -> list[Lease]:
-    if fallback is None:
-        return leases
-    return [
-        lease
-        if lease.interface
-        else Lease(
-            fallback,
-            lease.address,
-            lease.option_245,
-            lease.domain_name,
-            lease.routers,
-            lease.static_routes,
-            lease.expires,
-            lease.source,
+    nm_devices = _listing(system, NM_DEVICES_DIR)
+    if networkd or nm_devices:
+        indexes = interface_indexes(system, max(deadline.remaining(), 0.1))
+    for name in networkd:
+        path = f"{NETWORKD_DIR}/{name}"
+        if not scan.out_of_time(path):
+            got = scan.read_small(path)
+            if got is not None:
+                iface = (indexes or {}).get(int(name)) if name.isdigit() else None
+                text = got[0].decode("utf-8", errors="replace")
+                scan.add(parse_networkd_lease(text, path, iface), got[1], "networkd")
+    live: set[str] = set()  # interfaces whose DHCP options NetworkManager told us
+    for name in nm_devices:
+        path = f"{NM_DEVICES_DIR}/{name}"
+        if not name.isdigit() or scan.out_of_time(path):
+            continue
+        got = scan.read_small(path)
+        if got is None:
+            continue
+        iface = (indexes or {}).get(int(name))
+        options = nm_device_dhcp4(got[0].decode("utf-8", errors="replace"))
+        device = lease_from_nm_options(options, path, iface)
+        if device is not None and iface is not None:
+            scan.add(device, got[1], "nm-device")
+            live.add(iface)
+    for iface, path in internal.items():
+        if iface not in live:
+            _ask_nmcli(scan, iface, path, live)
+    if scan.unread:
+        scan.incomplete.append(
+            f"not read before the time budget ran out: {', '.join(scan.unread)}: the leases "
+            "they hold are unknown"
         )
-        for lease in leases
-    ]
+    return _choose(scan, now, live)
+
+
+def _ask_nmcli(scan: _Scan, iface: str, internal_path: str, live: set[str]) -> None:
+    """NetworkManager's internal client keeps option 245 only in memory: ask nmcli."""
+    why = "the time budget ran out"
+    if not scan.deadline.expired:
+        argv = ["nmcli", "-f", "DHCP4", "device", "show", iface]
+        done = scan.system.run_command(argv, min(NMCLI_TIMEOUT_S, scan.deadline.remaining()))
+        if done.ok:
+            scan.files.append(" ".join(argv))
+            lease = lease_from_nm_options(nmcli_dhcp4(done.stdout), " ".join(argv), iface)
+            if lease is not None:
+                scan.add(lease, None, "nmcli")
+                live.add(iface)
+                return
+            why = "nmcli shows no DHCPv4 lease for it"
+        else:
+            why = done.error or done.stderr.strip() or f"nmcli exited {done.returncode}"
+    scan.incomplete.append(
+        f"{internal_path}: NetworkManager's internal DHCP client stores only the address "
+        f"there, and its options (option 245 among them) could not be had ({why}): whether "
+        f"{iface}'s lease carries option 245 is unknown"
+    )
+
+
+def _choose(scan: _Scan, now: datetime, live: set[str]) -> LeaseScan:
+    # A device state file or nmcli tells the same lease as the internal client's file,
+    # with its options: the file's ADDRESS-only lease is not another candidate.
+    found = [f for f in scan.found if not (f.store == "nm-internal" and f.lease.interface in live)]
+    current = [f for f in found if f.lease.expires is None or f.lease.expires > now]
+    expired = tuple(f.lease for f in found if f not in current)
+    best: dict[str, _Found] = {}
+    for item in current:
+        key = item.lease.interface or f"?{item.lease.source}"
+        if key not in best or _newer(item, best[key]):
+            best[key] = item
+    return LeaseScan(
+        tuple(best[key].lease for key in sorted(best)),
+        tuple(scan.files),
+        expired,
+        tuple(scan.problems),
+        tuple(scan.incomplete),
+    )
+
+
+def _newer(item: _Found, than: _Found) -> bool:
+    if item.mtime is not None and than.mtime is not None and item.mtime != than.mtime:
+        return item.mtime > than.mtime
+    return item.order > than.order
+
+
+# ---------------------------------------------------------------------------------------
+# dhclient files, from their end
+
+
+@dataclass
+class TailRead:
+    """What reading one dhclient file from its end gave."""
+
+    leases: list[Lease]  # the newest complete block per interface
+    blocks: int = 0  # blocks seen
+    bytes_read: int = 0
+    size: int = 0
+    stopped: str | None = None  # why it stopped before the file's start, if not done
+    # (interface, note) of each interface's newest block that was cut off (no closing brace)
+    cut: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+def read_dhclient_tail(
+    read_at: Callable[[int, int], bytes],
+    size: int,
+    source: str,
+    hint: str | None,
+    deadline: Deadline,
+    chunk: int = TAIL_CHUNK,
+    max_bytes: int = MAX_TAIL_BYTES,
+) -> TailRead:
+    """The newest complete block of each interface in a dhclient lease file, reading it
+    backwards with `read_at(offset, length)`. With `hint` (the file's own interface), it
+    stops at that interface's newest complete block; otherwise at the file's start, the
+    deadline or `max_bytes`, whichever comes first."""
+    result = TailRead([], size=size)
+    tail = DhclientTail()
+    done: set[str] = set()
+    position = size
+    while position > 0:
+        if deadline.expired:
+            result.stopped = "the time budget ran out"
+            break
+        if result.bytes_read >= max_bytes:
+            result.stopped = f"the {max_bytes // (1024 * 1024)} MiB cap"
+            break
+        start = max(0, position - chunk)
+        data = read_at(start, position - start)
+        result.bytes_read += len(data)
+        position = start
+        for block in tail.feed(data, at_start=position == 0):
+            result.blocks += 1
+            iface = block_interface(block) or hint
+            key = iface or "?"
+            if key in done:
+                continue
+            lease = parse_dhclient_block(block.decode("latin-1"), source)
+            if lease is None:
+                if not any(i == iface for i, _ in result.cut):
+                    result.cut.append(
+                        (
+                            iface,
+                            f"{source}: the newest lease block{f' of {iface}' if iface else ''} "
+                            "has no closing brace (cut off, or being written): not a lease",
+                        )
+                    )
+                continue
+            result.leases.append(_with_interface(lease, iface))
+            done.add(key)
+            if hint is not None and key == hint:
+                return result
+    return result
+
+
+def _read_dhclient(scan: _Scan, path: str, hint: str | None, missing_ok: bool = False) -> None:
+    opened = scan.open(path, missing_ok)  # cheap: the reading is what the deadline bounds
+    if opened is None:
+        return
+    handle, mtime = opened
+    with handle:
+        if scan.out_of_time(path):
+            scan.files.remove(path)
+            return
+        try:
+            size = handle.seek(0, os.SEEK_END)
+
+            def read_at(offset: int, length: int) -> bytes:
+                handle.seek(offset)
+                return handle.read(length)
+
+            read = read_dhclient_tail(
+                read_at, size, path, hint, scan.deadline, TAIL_CHUNK, MAX_TAIL_BYTES
+            )
+        except OSError as exc:
+            scan.problems.append(f"{path}: {exc.strerror or exc}")
+            return
+    for lease in read.leases:
+        scan.add(lease, mtime, "dhclient")
+    # A cut-off newest block with a complete older one behind it: the older one stands (a
+    # problem worth a line); with none behind it, that interface's lease is unknown.
+    named = {lease.interface for lease in read.leases}
+    for iface, note in read.cut:
+        if iface in named:
+            scan.problems.append(f"{note}; the block before it was used")
+        else:
+            scan.incomplete.append(note)
+    if read.stopped is not None and not (hint is not None and hint in named):
+        share = f"{read.bytes_read / 2**20:.1f} of {read.size / 2**20:.1f} MiB"
+        missing = (
+            f"no complete lease of {hint} was found in that part"
+            if hint
+            else "an interface whose newest lease is older than that part is not known"
+        )
+        scan.incomplete.append(
+            f"{path}: read {share} from its end ({read.blocks} lease blocks) before "
+            f"{read.stopped}: the older blocks were not read; {missing}"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _with_interface(lease: Lease, fallback: str | None) -> Lease:
+    if lease.interface or fallback is None:
+        return lease
+    return replace(lease, interface=fallback)
 
 
 def _dhclient_iface(name: str) -> str | None:
@@ -363,7 +458,7 @@ def _dhclient_iface(name: str) -> str | None:
     """
     match = _NM_NAME.match(name)
     if match:
-        return match.group(1)
+        return match.group(2)
     match = re.fullmatch(r"dhclient[.-]+([^.]+)\.leases?", name)
     return match.group(1) if match else None
 
@@ -373,6 +468,22 @@ def _listing(system: System, directory: str) -> list[str]:
         return system.list_dir(directory)
     except OSError:
         return []  # that DHCP client is not used here
+
+
+def _mtime(handle: BinaryIO) -> float | None:
+    try:
+        return os.fstat(handle.fileno()).st_mtime
+    except (OSError, ValueError, AttributeError):
+        return None  # not a real file (a test's), or gone
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    if timestamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def interface_indexes(system: System, timeout_s: float = 1.0) -> dict[int, str]:
@@ -399,11 +510,3 @@ def interface_indexes(system: System, timeout_s: float = 1.0) -> dict[int, str]:
         and isinstance(link.get("ifindex"), int)
         and isinstance(link.get("ifname"), str)
     }
-
-
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.IPv4Network(text, strict=False)
-    except ValueError:
-        return False
-    return True

@@ -16,7 +16,7 @@ from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.model import Deadline
 from wirecheck.net.parallel import gather
 from wirecheck.platform.imds import ImdsNic
-from wirecheck.platform.leases import Lease, current_leases
+from wirecheck.platform.leases import LeaseScan, scan_leases
 from wirecheck.platform.routes import (
     KernelRoute,
     Nic,
@@ -89,7 +89,7 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
         "route": lambda: kernel_route(system, target, budget.remaining()),
         "table": lambda: route_table(system, budget.remaining()),
         "nics": lambda: linux_nics(system, budget.remaining()),
-        "leases": lambda: current_leases(system, now, budget.remaining()),
+        "leases": lambda: scan_leases(system, now, budget),
     }
     if root:
         calls["capture"] = lambda: capture(target, port, ctx.deadline, system)
@@ -104,8 +104,9 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
     routes, routes_from = table if isinstance(table, tuple) else ([], "route table not read")
     nics_value = got["nics"]
     nics: list[Nic] = nics_value if isinstance(nics_value, list) else []
-    leases_value = got["leases"]
-    leases: list[Lease] | None = leases_value if isinstance(leases_value, list) else None
+    scan = got["leases"]
+    leases = list(scan.leases) if isinstance(scan, LeaseScan) else None
+    leases_incomplete = scan.incomplete if isinstance(scan, LeaseScan) else ()
 
     observations: list[Observation] = []
     if kernel is not None and kernel.interface:
@@ -127,7 +128,7 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
     imds, imds_why = _imds(ctx)
     if imds_why:
         notes.append(imds_why)
-    signals = Signals(routes, leases, imds, nics)
+    signals = Signals(routes, leases, imds, nics, leases_incomplete=leases_incomplete)
     return EgressFacts(
         target,
         False,

@@ -39,6 +39,7 @@ class Signals:
     imds: Sequence[ImdsNic] | None = None  # None: IMDS not consulted in this run
     nics: Sequence[Nic] = ()
     platform_addresses: tuple[str, ...] = (PLATFORM_ADDRESS, IMDS_ADDRESS)
+    leases_incomplete: tuple[str, ...] = ()  # what the lease reader could not read
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class PrimaryChoice:
 def choose_primary(signals: Signals) -> PrimaryChoice:
     votes = (
         default_route_vote(signals.routes),
-        lease_vote(signals.leases, signals.platform_addresses),
+        lease_vote(signals.leases, signals.platform_addresses, signals.leases_incomplete),
         imds_vote(signals.imds, signals.nics),
     )
     azure = imds_matches(signals.imds or (), signals.nics)
@@ -117,10 +118,19 @@ def default_route_vote(routes: Iterable[Route]) -> Vote:
     return Vote(DEFAULT_ROUTE, names, f"lowest-metric default route: {lines}")
 
 
-def lease_vote(leases: Sequence[Lease] | None, platform: tuple[str, ...]) -> Vote:
+def lease_vote(
+    leases: Sequence[Lease] | None, platform: tuple[str, ...], incomplete: Sequence[str] = ()
+) -> Vote:
     if leases is None:
         return Vote(DHCP_LEASE, (), "DHCP leases were not read")
     with_245 = [lease for lease in leases if lease.option_245 and lease.interface]
+    if not with_245 and incomplete:
+        return Vote(
+            DHCP_LEASE,
+            (),
+            f"no DHCP lease read has option 245 ({len(leases)} read), but not every lease "
+            f"could be read: {'; '.join(incomplete)}",
+        )
     if not with_245:
         return Vote(DHCP_LEASE, (), f"no current DHCP lease has option 245 ({len(leases)} read)")
     full = [lease for lease in with_245 if _platform_routes(lease, platform)]
