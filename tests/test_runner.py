@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.bounds import AMPLE_S, FakeClock, RecordingBoard, finishes
+from tests.bounds import AMPLE_S, HANG_S, FakeClock, RecordingBoard, finishes
 from tests.servers import (
     CORE_IDS,
     HOST,
@@ -189,8 +189,10 @@ def test_a_late_result_does_not_replace_the_error_row(release: threading.Event) 
         RunConfig(timeout_s=0.2),
         listener=lambda check_id, result: seen.append((check_id, result)),
     )
-    release.set()  # the stuck check now returns "too late"
-    time.sleep(0.1)
+    release.set()  # the stuck check now returns "too late" ...
+    for thread in threading.enumerate():
+        if thread.name == "check-stuck":
+            thread.join(HANG_S)  # ... and has tried to post it
     assert results[0].status is Status.ERROR
     finished = [result for _id, result in seen if result is not None]
     assert len(finished) == 1 and finished[0].status is Status.ERROR
