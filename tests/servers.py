@@ -9,8 +9,9 @@ at once, and threads are joined. Point a check at one by changing only
         ports = Ports(http=http.port, host_plugin=http.port, dns=dns.port)
 
 What is here:
-- `FakeHttpServer(mode, body=...)`: versions / 500 / garbage body / huge body / slow trickle /
-  entity bomb / non-HTTP bytes / silent / short body; `.requests` holds the raw requests it read.
+- `FakeHttpServer(mode, body=...)`: versions / 500 / garbage body / huge body (complete, or
+  stalling after 128 KiB) / slow trickle / entity bomb / non-HTTP bytes / silent / short body;
+  `.requests` holds the raw requests it read.
 - `FakeDnsServer(mode, records=..., ptr_name=...)`: UDP and TCP on the *same* port number
   (the checks use one DNS port for both); answer / nxdomain / servfail / ptr / garbage /
   wrong id / silent; `.questions` holds what was asked, per transport.
@@ -57,6 +58,8 @@ HOST = "127.0.0.1"
 # The probes a test can point at servers on 127.0.0.1 (a trace needs a lab).
 CORE_IDS = tuple(spec.id for spec in load_all() if spec.probe and spec.probe != "trace")
 _POLL_S = 0.05  # how often idle loops look at the stop flag
+# HUGE_STALLS sends this much of its body, twice what net.http keeps, then nothing more.
+STALL_AFTER = 128 * 1024
 _JOIN_S = 2.0
 
 VERSIONS_XML = (Path(__file__).resolve().parent / "fixtures" / "versions.xml").read_bytes()
@@ -170,6 +173,9 @@ class HttpMode(StrEnum):
     HTTP_500 = "http-500"  # 500 Internal Server Error with a small XML error body
     GARBAGE = "garbage"  # 200 with a binary body that is not XML
     HUGE = "huge"  # 200 with a `huge_size` body (default 1 MiB)
+    # 200 promising a `huge_size` body; sends STALL_AFTER bytes of it, then holds the
+    # connection open: only a client that stops reading at its cap ever returns with it.
+    HUGE_STALLS = "huge-stalls"
     TRICKLE = "trickle"  # headers at once (or not: `trickle_head`), body one byte per `trickle_s`
     ENTITY_BOMB = "entity-bomb"  # 200 with a billion-laughs document
     NOT_HTTP = "not-http"  # bytes that are not an HTTP response, then close
@@ -228,6 +234,10 @@ class FakeHttpServer:
             elif self.mode is HttpMode.SHORT_BODY:
                 body = self.body if self.body is not None else VERSIONS_XML
                 conn.sendall(self._head(200, "OK", len(body)) + body[: len(body) // 2])
+            elif self.mode is HttpMode.HUGE_STALLS:
+                body = self._huge_body()
+                conn.sendall(self._head(200, "OK", len(body)) + body[:STALL_AFTER])
+                stopping.wait()
             elif self.mode is HttpMode.TRICKLE:
                 body = self.body if self.body is not None else VERSIONS_XML
                 head = self._head(200, "OK", len(body))
@@ -250,11 +260,14 @@ class FakeHttpServer:
         if self.mode is HttpMode.GARBAGE:
             return 200, "OK", GARBAGE_BODY
         if self.mode is HttpMode.HUGE:
-            line = b"<Version>2012-11-30</Version>\n"
-            return 200, "OK", (line * (self.huge_size // len(line) + 1))[: self.huge_size]
+            return 200, "OK", self._huge_body()
         if self.mode is HttpMode.ENTITY_BOMB:
             return 200, "OK", ENTITY_BOMB
         return 200, "OK", self.body if self.body is not None else VERSIONS_XML
+
+    def _huge_body(self) -> bytes:
+        line = b"<Version>2012-11-30</Version>\n"
+        return (line * (self.huge_size // len(line) + 1))[: self.huge_size]
 
     def _head(self, status: int, reason: str, length: int) -> bytes:
         headers = {

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import errno
-import time
 
+from tests.bounds import AMPLE_S, finishes
 from tests.conftest import fixture_bytes, fixture_text
 from tests.context_fakes import FakeMachine, context
 from tests.servers import HOST, BlackholePort, ErrnoSocket, FakeHttpServer, HttpMode, refusing_port
@@ -73,9 +73,9 @@ def test_proxy_agent_header_is_recorded() -> None:
 
 
 def test_refused_is_a_quick_warning_naming_a_local_rule() -> None:
-    started = time.monotonic()
-    outcome = run_imds(context(_machine(), _config(refusing_port())))
-    assert time.monotonic() - started < 0.5
+    ctx = context(_machine(), _config(refusing_port()), timeout_s=AMPLE_S)
+    outcome = run_imds(ctx)
+    assert not ctx.deadline.expired  # quick: the refusal, not a timeout
     assert outcome.status is Status.WARN
     assert outcome.finding.startswith("IMDS is not reachable: refused")
     assert outcome.fix and "A local rule rejects traffic to 127.0.0.1" in outcome.fix
@@ -91,10 +91,9 @@ def test_blocked_locally() -> None:
 
 def test_blackholed_ends_at_the_deadline() -> None:
     with BlackholePort() as hole:
-        started = time.monotonic()
-        outcome = run_imds(context(_machine(), _config(hole.port), timeout_s=0.6))
-        took = time.monotonic() - started
-    assert 0.5 <= took < 0.9
+        ctx = context(_machine(), _config(hole.port), timeout_s=0.6)
+        outcome = finishes(lambda: run_imds(ctx))
+    assert ctx.deadline.expired  # it waited on the blackhole until the deadline, not less
     assert outcome.status is Status.WARN
     assert "timed out" in outcome.finding
     assert outcome.fix and "only inside an Azure VM" in outcome.fix

@@ -7,13 +7,13 @@ import dataclasses
 import io
 import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import BinaryIO
 
 import pytest
 
+from tests.bounds import AMPLE_S, HANG_S, RecordingBoard, finishes
 from tests.conftest import fixture_text
 from wirecheck.checks.base import CheckContext, CheckSpec, ResultBoard
 from wirecheck.checks.catalogue import load_all
@@ -369,21 +369,21 @@ def test_a_failing_fact_reader_is_named_not_taken_for_a_timeout(
 
 def test_egress_waits_on_tcp80_not_on_the_clock() -> None:
     system = _linux(wrong_route=False, root=False)
-    board = ResultBoard()
+    board = RecordingBoard()
+    deadline = Deadline(AMPLE_S)
     ctx = CheckContext(
-        RunConfig(timeout_s=5), Deadline(5), system, board, _specs(frozenset({"tcp-80"}))
+        RunConfig(timeout_s=AMPLE_S), deadline, system, board, _specs(frozenset({"tcp-80"}))
     )
 
-    def post_later() -> None:
-        time.sleep(0.2)
-        board.post(_connected("10.1.0.4:1"))
+    def post_once_waited_for() -> None:
+        # tcp-80 finishes only once egress waits for it: egress cannot have it any other way.
+        if board.waited_for("tcp-80").wait(HANG_S):
+            board.post(_connected("10.1.0.4:1"))
 
-    threading.Thread(target=post_later, daemon=True).start()
-    started = time.monotonic()
-    outcome = run_egress(ctx, capture=_capture(None), now=lambda: NOW)
-    elapsed = time.monotonic() - started
-    assert 0.15 < elapsed < 1.5
+    threading.Thread(target=post_once_waited_for, daemon=True).start()
+    outcome = finishes(lambda: run_egress(ctx, capture=_capture(None), now=lambda: NOW))
     assert outcome.evidence["tcp_80_interface"] == "eth0"
+    assert not deadline.expired  # it had tcp-80's result when posted, not at the deadline
 
 
 def test_tcp80_that_did_not_connect_is_noted() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.bounds import finishes
 from wirecheck.model import Deadline
 from wirecheck.net.parallel import gather
 
@@ -37,27 +37,30 @@ def test_a_call_that_raises_is_none_and_the_others_survive() -> None:
 def test_calls_run_at_once_and_stuck_ones_are_left_at_the_deadline(
     release: threading.Event,
 ) -> None:
+    deadline = Deadline(1.0)
+    # Opens only when all five calls are running at the same moment: one after the other,
+    # the first would wait there alone until the deadline (and raise: a None).
+    all_in = threading.Barrier(5)
+
     def slow(value: int) -> Callable[[], int]:
         def call() -> int:
-            time.sleep(0.2)
+            all_in.wait(deadline.remaining())
             return value
 
         return call
 
     def stuck() -> int:
-        release.wait(30)
+        release.wait(60)
         return -1
 
     calls = {f"slow{i}": slow(i) for i in range(5)} | {"stuck": stuck}
-    started = time.monotonic()
-    results = gather(calls, Deadline(0.5))
-    elapsed = time.monotonic() - started
+    results = finishes(lambda: gather(calls, deadline))
     assert results == {f"slow{i}": i for i in range(5)} | {"stuck": None}
-    # Five 0.2 s calls in sequence would take 1 s; at once they end with the deadline.
-    assert 0.48 <= elapsed < 0.9
+    # Left at the deadline, not before; `stuck` still waits on `release` (set only at
+    # teardown), so gather came back without it.
+    assert deadline.expired
 
 
 def test_expired_deadline_returns_at_once(release: threading.Event) -> None:
-    started = time.monotonic()
-    assert gather({"x": lambda: release.wait(30)}, Deadline(0.0)) == {"x": None}
-    assert time.monotonic() - started < 0.2
+    # The call is still waiting on `release` (set only at teardown) when gather returns.
+    assert finishes(lambda: gather({"x": lambda: release.wait(60)}, Deadline(0.0))) == {"x": None}

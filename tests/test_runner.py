@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.bounds import AMPLE_S, HANG_S, FakeClock, RecordingBoard, finishes
 from tests.servers import (
     CORE_IDS,
     HOST,
@@ -24,7 +25,7 @@ from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Deadline, Ports, RunConfig, Status
 from wirecheck.net import tcp
 from wirecheck.net.errors import NetOutcome
-from wirecheck.runner import REPORT_GRACE_S, run_checks
+from wirecheck.runner import PREPARE_SHARE, REPORT_GRACE_S, run_checks
 from wirecheck.session import run_session
 
 CORE = select(frozenset(CORE_IDS), frozenset())
@@ -57,7 +58,8 @@ def hang(release: threading.Event) -> Callable[[CheckContext], Outcome]:
 def test_all_core_checks_against_silent_endpoints_end_near_the_deadline(
     release: threading.Event,
 ) -> None:
-    """Five silent endpoints, a 2 s deadline: about 2 s, not the sum of the timeouts."""
+    """Five silent endpoints, one 2 s deadline: each check waits into that deadline and
+    reports it itself, so the run ends with it, not after the sum of the timeouts."""
 
     def stuck_resolver(address: str) -> str | None:
         release.wait(60)  # glibc's resolver stuck on an unreachable server
@@ -69,20 +71,28 @@ def test_all_core_checks_against_silent_endpoints_end_near_the_deadline(
             timeout_s=2.0,
             ports=Ports(http=http.port, host_plugin=plugin.port, dns=dns.port),
         )
-        started = time.monotonic()
-        results = run_checks(CORE, config, system=fake_system(reverse=stuck_resolver))
-        elapsed = time.monotonic() - started
-    assert 1.9 <= elapsed < 3.0, f"took {elapsed:.2f} s"
+        deadline = Deadline(2.0)
+        system = fake_system(reverse=stuck_resolver)
+        results = finishes(lambda: run_checks(CORE, config, system=system, deadline=deadline))
+    assert deadline.expired  # they waited for their silent endpoints until the deadline
     assert tuple(r.check_id for r in results) == CORE_IDS
+    # Every row is its check's own verdict: a check still busy after the deadline and the
+    # grace would be the runner's error row ("did not finish within ...") instead.
     assert {r.status for r in results} == {Status.FAIL}, [(r.check_id, r.finding) for r in results]
+    assert not any("did not finish" in result.finding for result in results)
     for result in results[:2]:
         assert result.evidence["outcome"] == "timeout"
     assert "before the deadline" in results[2].finding or "timed out" in results[2].finding
-    assert all(result.duration_s < 2.5 for result in results)
 
 
 def test_the_deadline_counts_from_the_configured_start() -> None:
     """The CLI passes the command's start: time spent before the checks is not added."""
+    seen: list[float] = []
+
+    def spy(ctx: CheckContext) -> Outcome:
+        seen.append(ctx.deadline.remaining())
+        return Outcome(Status.OK, "looked")
+
     with BlackholePort() as blackhole:
         config = RunConfig(
             target=HOST,
@@ -90,26 +100,32 @@ def test_the_deadline_counts_from_the_configured_start() -> None:
             ports=Ports(http=blackhole.port),
             started=time.monotonic() - 1.2,  # as if start-up had taken 1.2 s
         )
-        started = time.monotonic()
-        (result,) = run_checks([load("tcp-80")], config, system=fake_system())
-        elapsed = time.monotonic() - started
+        specs = [load("tcp-80"), spec("spy", spy)]
+        result, _spy = finishes(lambda: run_checks(specs, config, system=fake_system()))
+    # The checks got what was left of 2 s counted from the start, not 2 s from now ...
+    assert seen and seen[0] <= 2.0 - 1.2
+    # ... and tcp-80 waited on the blackhole until then.
     assert result.evidence["outcome"] == "timeout"
-    assert 0.6 <= elapsed < 1.5, f"took {elapsed:.2f} s"
+    assert Deadline(2.0, start=config.started).expired
 
 
 def test_five_blocking_probes_run_at_once() -> None:
+    # Opens only when all five probes are running at the same moment: in sequence, the
+    # first would wait there alone until the deadline.
+    all_in = threading.Barrier(5)
     with BlackholePort() as blackhole:
 
         def probe(ctx: CheckContext) -> Outcome:
+            try:
+                all_in.wait(ctx.deadline.remaining())
+            except threading.BrokenBarrierError:
+                return Outcome(Status.ERROR, "not all five probes were running at once")
             result, _ = tcp.connect(HOST, blackhole.port, ctx.deadline.remaining())
             return Outcome(Status.FAIL, result.outcome.value)
 
         specs = [spec(f"probe-{n}", probe) for n in range(5)]
-        started = time.monotonic()
-        results = run_checks(specs, RunConfig(target=HOST, timeout_s=0.6))
-        elapsed = time.monotonic() - started
+        results = finishes(lambda: run_checks(specs, RunConfig(target=HOST, timeout_s=1.0)))
     assert [r.finding for r in results] == ["timeout"] * 5
-    assert 0.58 <= elapsed < 1.2  # in sequence: 3 s
 
 
 def test_control_characters_in_findings_and_fixes_are_escaped_once_for_all_checks() -> None:
@@ -139,26 +155,31 @@ def test_a_check_that_raises_becomes_an_error_row() -> None:
 def test_a_check_that_never_returns_becomes_an_error_row_at_the_deadline(
     release: threading.Event,
 ) -> None:
-    started = time.monotonic()
-    results = run_checks(
-        [spec("quick", ok()), spec("stuck", hang(release))], RunConfig(timeout_s=0.3)
+    deadline, board = Deadline(0.3), RecordingBoard()
+    specs = [spec("quick", ok()), spec("stuck", hang(release))]
+    results = finishes(
+        lambda: run_checks(specs, RunConfig(timeout_s=0.3), deadline=deadline, board=board)
     )
-    elapsed = time.monotonic() - started
     assert results[0].status is Status.OK
     stuck = results[1]
     assert stuck.status is Status.ERROR
     assert "did not finish within the run's 0.3 s deadline" in stuck.finding
     assert stuck.fix and "--timeout" in stuck.fix
-    assert 0.3 <= elapsed < 0.3 + REPORT_GRACE_S + 0.3
+    # Given up at the deadline, not before; never waited for past the deadline and the grace
+    # (the check itself is still stuck: only `finishes` would notice if the run waited on it).
+    assert deadline.expired
+    assert board.asked() and max(board.asked()) <= 0.3 + REPORT_GRACE_S
 
 
 def test_many_stuck_checks_cost_one_grace_not_one_each(release: threading.Event) -> None:
     specs = [spec(f"stuck-{n}", hang(release)) for n in range(8)]
-    started = time.monotonic()
-    results = run_checks(specs, RunConfig(timeout_s=0.3))
-    elapsed = time.monotonic() - started
+    board = RecordingBoard()
+    results = finishes(lambda: run_checks(specs, RunConfig(timeout_s=0.3), board=board))
     assert {r.status for r in results} == {Status.ERROR}
-    assert elapsed < 0.3 + REPORT_GRACE_S + 0.3, f"took {elapsed:.2f} s"
+    # None returns, so the runner waits out every timeout it asks for: together they come
+    # to one deadline plus one grace, not a grace per check.
+    assert len(board.asked()) == 8
+    assert sum(board.asked()) <= 0.3 + REPORT_GRACE_S
 
 
 def test_a_late_result_does_not_replace_the_error_row(release: threading.Event) -> None:
@@ -168,27 +189,37 @@ def test_a_late_result_does_not_replace_the_error_row(release: threading.Event) 
         RunConfig(timeout_s=0.2),
         listener=lambda check_id, result: seen.append((check_id, result)),
     )
-    release.set()  # the stuck check now returns "too late"
-    time.sleep(0.1)
+    release.set()  # the stuck check now returns "too late" ...
+    for thread in threading.enumerate():
+        if thread.name == "check-stuck":
+            thread.join(HANG_S)  # ... and has tried to post it
     assert results[0].status is Status.ERROR
     finished = [result for _id, result in seen if result is not None]
     assert len(finished) == 1 and finished[0].status is Status.ERROR
 
 
 def test_results_come_back_in_spec_order_whatever_the_finish_order() -> None:
-    def after(seconds: float) -> Callable[[CheckContext], Outcome]:
+    clock = FakeClock()
+
+    def after(other: str | None, takes_s: float = 0.0) -> Callable[[CheckContext], Outcome]:
+        """Finishes once `other` has posted its result, `takes_s` later on the run's clock."""
+
         def run(ctx: CheckContext) -> Outcome:
-            time.sleep(seconds)
-            return Outcome(Status.OK, f"{seconds}")
+            waited = ctx.wait_for(other) if other else None
+            clock.advance(takes_s)
+            return Outcome(Status.OK, f"after {waited.check_id if waited else 'nothing'}")
 
         return run
 
     results = run_checks(
-        [spec("slow", after(0.3)), spec("mid", after(0.15)), spec("fast", after(0.0))],
+        [spec("slow", after("mid", 0.3)), spec("mid", after("fast")), spec("fast", after(None))],
         RunConfig(timeout_s=2.0),
+        deadline=Deadline(2.0, clock),
     )
     assert [r.check_id for r in results] == ["slow", "mid", "fast"]
-    assert results[0].duration_s >= 0.3
+    assert [r.finding for r in results] == ["after mid", "after fast", "after nothing"]
+    # Each row carries its own check's duration, read on the run's clock.
+    assert [r.duration_s for r in results] == [0.3, 0.0, 0.0]
 
 
 def test_listener_hears_every_start_and_one_result_each() -> None:
@@ -207,8 +238,11 @@ def test_listener_hears_every_start_and_one_result_each() -> None:
 
 
 def test_wait_for_gets_another_checks_result_without_waiting_on_the_clock() -> None:
+    board = RecordingBoard()
+
     def first(ctx: CheckContext) -> Outcome:
-        time.sleep(0.2)
+        # Done only once `second` waits for it: `second` gets it by waiting on the board.
+        board.waited_for("first").wait(ctx.deadline.remaining())
         facts = ConnectFacts("127.0.0.1", 80, NetOutcome.CONNECTED, 1.0, None, ("127.0.0.1", 5555))
         return Outcome(Status.OK, "connected", facts)
 
@@ -219,34 +253,41 @@ def test_wait_for_gets_another_checks_result_without_waiting_on_the_clock() -> N
         assert facts is not None and facts.local_address is not None
         return Outcome(Status.OK, f"saw {':'.join(map(str, facts.local_address))}")
 
-    started = time.monotonic()
+    deadline = Deadline(AMPLE_S)
     both = [spec("second", second), spec("first", first, facts=ConnectFacts)]
-    results = run_checks(both, RunConfig(timeout_s=5))
+    results = finishes(
+        lambda: run_checks(both, RunConfig(timeout_s=AMPLE_S), deadline=deadline, board=board)
+    )
     assert results[0].finding == "saw 127.0.0.1:5555"
-    assert time.monotonic() - started < 1.0  # not the 5 s deadline
+    assert board.asked("second")  # it waited, on the board ...
+    assert not deadline.expired  # ... and had the result as soon as it was posted
 
 
 def test_wait_for_a_check_not_in_the_run_is_none_at_once() -> None:
     def asks(ctx: CheckContext) -> Outcome:
-        started = time.monotonic()
-        other = ctx.wait_for("tcp-80")
-        return Outcome(Status.OK, f"{other} after {time.monotonic() - started:.2f}")
+        return Outcome(Status.OK, f"got {ctx.wait_for('tcp-80')}")
 
-    results = run_checks([spec("asks", asks)], RunConfig(timeout_s=5))
-    assert results[0].finding.startswith("None after 0.0")
+    board = RecordingBoard()
+    results = run_checks([spec("asks", asks)], RunConfig(timeout_s=5), board=board)
+    assert results[0].finding == "got None"
+    assert board.asked("asks") == []  # at once: it never waited for a check not coming
 
 
 def test_wait_for_a_stuck_check_ends_at_the_deadline(release: threading.Event) -> None:
     def asks(ctx: CheckContext) -> Outcome:
         return Outcome(Status.WARN, f"got {ctx.wait_for('stuck')}")
 
-    started = time.monotonic()
-    results = run_checks(
-        [spec("asks", asks), spec("stuck", hang(release))], RunConfig(timeout_s=0.4)
+    deadline, board = Deadline(0.4), RecordingBoard()
+    specs = [spec("asks", asks), spec("stuck", hang(release))]
+    results = finishes(
+        lambda: run_checks(specs, RunConfig(timeout_s=0.4), deadline=deadline, board=board)
     )
     assert results[0].finding == "got None"
     assert results[1].status is Status.ERROR
-    assert time.monotonic() - started < 0.4 + REPORT_GRACE_S + 0.3
+    # It was ready to wait for the stuck check until its deadline, no longer; it got its
+    # None once that had passed.
+    assert len(board.asked("asks")) == 1 and board.asked("asks")[0] <= 0.4
+    assert deadline.expired
 
 
 def test_an_expired_deadline_still_returns_a_row_per_check(release: threading.Event) -> None:
@@ -271,7 +312,10 @@ def test_prepare_hooks_run_first_and_a_failed_hook_leaves_no_value(
     def broken_prepare(ctx: CheckContext) -> object:
         raise OSError("no iptables")
 
+    slices: list[float] = []
+
     def stuck_prepare(ctx: CheckContext) -> object:
+        slices.append(ctx.deadline.remaining())
         release.wait(60)
         return "never"
 
@@ -279,18 +323,18 @@ def test_prepare_hooks_run_first_and_a_failed_hook_leaves_no_value(
         order.append("run")
         return Outcome(Status.OK, repr(sorted(ctx.prepared.items())))
 
-    started = time.monotonic()
-    results = run_checks(
-        [
-            spec("a", report, prepare=prepare),
-            spec("b", ok(), prepare=broken_prepare),
-            spec("c", ok(), prepare=stuck_prepare),
-        ],
-        RunConfig(timeout_s=2.0),
-    )
+    specs = [
+        spec("a", report, prepare=prepare),
+        spec("b", ok(), prepare=broken_prepare),
+        spec("c", ok(), prepare=stuck_prepare),
+    ]
+    # The run's clock stands still: the hooks' slice is exactly their share of 2 s.
+    deadline = Deadline(2.0, FakeClock())
+    results = finishes(lambda: run_checks(specs, RunConfig(timeout_s=2.0), deadline=deadline))
     assert results[0].finding == "[('a', 'before')]"
+    # A stuck hook gets a slice, not the run: the checks ran while it was still stuck.
     assert order == ["prepare", "run"]
-    assert time.monotonic() - started < 1.0  # a stuck hook gets a slice, not the run
+    assert slices == [2.0 * PREPARE_SHARE]
 
 
 def test_session_builds_a_report_with_a_healthy_diagnosis() -> None:

@@ -230,7 +230,7 @@ def test_healthy_both_engines_match_traceroute(healthy: Lab) -> None:
             assert result["evidence"]["engine"] == engine
             assert result["status"] == "ok", result["finding"]
             _same_hops(result, real)
-            assert result["duration_s"] < 1.5  # sub-millisecond path; the rest is start-up
+            assert not result["evidence"]["ended_at_deadline"]  # the answers ended it
     assert _real_rows(real80) == [{TARGET}]
     text = as_root["trace-80"]["evidence"]["traceroute_text"]
     assert text.splitlines()[1].startswith(" 1  168.63.129.16 (168.63.129.16)  ")
@@ -258,15 +258,19 @@ def test_blackholed_port_both_engines_match_traceroute_and_fail(healthy: Lab) ->
     real_s = time.monotonic() - started
     assert _real_rows(real) == [set()] * 8
     for as_nobody, engine in ((False, "raw"), (True, "kernel")):
-        results = healthy.wirecheck("trace-80,trace-32526", timeout_s=3, as_nobody=as_nobody)
+        # Two waits (about 2.2 s) after start-up (the raw engine imports scapy): a deadline
+        # far enough beyond that for a loaded machine, so only a trace that does not end by
+        # its own schedule runs into it. The trace ends long before it.
+        results = healthy.wirecheck("trace-80,trace-32526", timeout_s=6, as_nobody=as_nobody)
         blackholed, open_port = results["trace-80"], results["trace-32526"]
         assert blackholed["evidence"]["engine"] == engine
         assert blackholed["status"] == "fail" and "nothing answered" in blackholed["finding"]
         _same_hops(blackholed, real)
-        # 8 hops of stars in about two waits, like traceroute's own parallel probes,
-        # and inside the deadline.
-        assert blackholed["evidence"]["trace_ms"] < 3000
-        assert blackholed["evidence"]["trace_ms"] < real_s * 1000 + 1000
+        # 8 hops of stars in about two waits, like traceroute's own parallel probes (a
+        # ratio of two measurements of this test, both mostly waiting: `-w 1` and our 1 s),
+        # and inside the deadline: its own schedule ended the trace, not the deadline.
+        assert blackholed["evidence"]["trace_ms"] < 1.5 * real_s * 1000
+        assert not blackholed["evidence"]["ended_at_deadline"]
         assert open_port["status"] == "ok"  # the other port is untouched
 
 

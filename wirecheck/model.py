@@ -140,6 +140,12 @@ class Deadline:
         self._clock = clock
         self.at = (clock() if start is None else start) + seconds
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this deadline reads: deadlines and durations derived from it use it
+        too, so a test that passes a fake clock sees every one of them on that clock."""
+        return self._clock
+
     def remaining(self) -> float:
         return max(0.0, self.at - self._clock())
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Optional
 
@@ -33,14 +32,19 @@ def run_checks(
     system: System | None = None,
     deadline: Deadline | None = None,
     listener: Listener | None = None,
+    board: ResultBoard | None = None,
 ) -> tuple[CheckResult, ...]:
     """Run `specs` concurrently and return their results in spec order.
 
     Each check runs in its own daemon thread so a check stuck in a blocking call can
-    neither delay the verdict past the deadline nor keep the process alive.
+    neither delay the verdict past the deadline nor keep the process alive. `board` is
+    where checks post their results and the runner waits for them (tests pass one that
+    records how long each waiter was ready to wait). The deadlines the runner derives (the
+    grace, the prepare hooks' slice, a check's own budget) and the checks' durations read
+    `deadline`'s clock.
     """
     deadline = deadline or Deadline(config.timeout_s, start=config.started)
-    board = ResultBoard()
+    board = board if board is not None else ResultBoard()
     context = CheckContext(
         config=config,
         deadline=deadline,
@@ -61,7 +65,7 @@ def run_checks(
 
     results = []
     # One grace for the whole run, not one per check: eight stuck checks must not add 8 x.
-    give_up = Deadline(deadline.remaining() + REPORT_GRACE_S)
+    give_up = Deadline(deadline.remaining() + REPORT_GRACE_S, deadline.clock)
     for spec in specs:
         result = board.wait(spec.id, give_up.remaining())
         if result is None:
@@ -88,7 +92,9 @@ def run_prepare_hooks(specs: Sequence[CheckSpec], context: CheckContext) -> dict
     hooks = {spec.id: spec.prepare for spec in specs if spec.prepare is not None}
     if not hooks:
         return {}
-    bound = Deadline(min(PREPARE_MAX_S, context.deadline.remaining() * PREPARE_SHARE))
+    bound = Deadline(
+        min(PREPARE_MAX_S, context.deadline.remaining() * PREPARE_SHARE), context.deadline.clock
+    )
     hook_context = dataclasses.replace(context, deadline=bound)
     values = gather(
         {check_id: _bind(hook, hook_context) for check_id, hook in hooks.items()}, bound
@@ -100,7 +106,7 @@ def _own_deadline(spec: CheckSpec, run: Deadline) -> Deadline:
     """The run's deadline, or the check's own budget from now when that ends sooner."""
     if spec.budget_s is None or spec.budget_s >= run.remaining():
         return run
-    return Deadline(spec.budget_s)
+    return Deadline(spec.budget_s, run.clock)
 
 
 def _bind(hook: Callable[[CheckContext], object], context: CheckContext) -> Callable[[], object]:
@@ -108,7 +114,8 @@ def _bind(hook: Callable[[CheckContext], object], context: CheckContext) -> Call
 
 
 def _run_one(spec: CheckSpec, context: CheckContext, notify: Listener) -> None:
-    started = time.monotonic()
+    clock = context.deadline.clock
+    started = clock()
     try:
         outcome = spec.run(context)
         if outcome.facts is not None and not isinstance(outcome.facts, spec.facts or ()):
@@ -130,7 +137,7 @@ def _run_one(spec: CheckSpec, context: CheckContext, notify: Listener) -> None:
         printable(outcome.finding, MAX_FINDING),
         evidence,
         outcome.fix and printable(outcome.fix, MAX_FINDING),
-        time.monotonic() - started,
+        clock() - started,
         outcome.facts,
     )
     if context.board.get(spec.id) is None:  # the runner may already have given up on it

@@ -22,8 +22,6 @@ pytestmark = pytest.mark.lab
 
 # Short, so blackholed probes (which wait for the deadline) keep the matrix fast.
 TIMEOUT_S = 3.0
-# What a run may take beyond the deadline: interpreter start, imports, reporting.
-OVERHEAD_S = 4.0
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,11 @@ def test_scenario(scenario: Scenario, names: LabNames) -> None:
     assert [c["id"] for c in run.report["checks"]] == list(CATALOGUE)
     assert run.exit_code == run.report["exit_code"]
     # One shared deadline: a run with blackholed ports ends near it, not at a sum of them.
-    assert run.report["duration_s"] <= TIMEOUT_S + 1.0, details
-    assert run.duration_s <= TIMEOUT_S + OVERHEAD_S
+    # Every row is its check's own verdict: one still busy after the deadline and the
+    # runner's grace would be the runner's "did not finish" row instead ...
+    assert not [c["id"] for c in run.report["checks"] if "did not finish" in c["finding"]]
+    # ... and the checks ran at once: the run took less than their durations added up
+    # (two measurements of the same run; the wall time itself is scripts/bench's).
+    assert run.report["duration_s"] < sum(c["duration_s"] for c in run.report["checks"]), details
     assert not run.stderr.strip() or "Traceback" not in run.stderr, run.stderr
     assert json.dumps(run.report)  # the report is plain JSON data
