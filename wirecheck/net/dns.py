@@ -21,21 +21,27 @@ if TYPE_CHECKING:
 _IMPORT_LOCK = threading.Lock()
 
 
-def import_dnspython() -> None:
-    """Import the dnspython modules wirecheck uses, one thread at a time.
+def import_dnspython(timeout_s: float | None = None) -> bool:
+    """Import the dnspython modules wirecheck uses, one thread at a time; False when another
+    thread still held the import after `timeout_s` (None: wait as long as it takes).
 
     The race shows where imports are slow, as from the single file (wirecheck.pyz), which
     carries no bytecode: Python 3.9 failed one run in two there. Once they are loaded this is
     a few dictionary look-ups. dnspython costs tens of milliseconds to import: only runs
     that ask DNS pay for it.
     """
-    with _IMPORT_LOCK:
+    if not _IMPORT_LOCK.acquire(timeout=-1 if timeout_s is None else max(timeout_s, 0.0)):
+        return False
+    try:
         import dns.exception
         import dns.message
         import dns.query
         import dns.rcode
         import dns.rdatatype
         import dns.reversename  # noqa: F401  (loaded here, under the lock, for later)
+    finally:
+        _IMPORT_LOCK.release()
+    return True
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,9 @@ def query(
 ) -> DnsResult:
     """Ask `server` one question over `transport` ("udp" or "tcp"), all within `timeout_s`."""
     entered = time.monotonic()
-    import_dnspython()
+    if not import_dnspython(timeout_s):
+        detail = "dnspython was still loading in another thread when the deadline came"
+        return DnsResult(NetOutcome.ERROR, detail=detail, latency_s=_since(entered))
     import dns.exception
     import dns.message
     import dns.rcode
