@@ -199,7 +199,7 @@ class Capturer:
     ) -> Capture:
         """Everything at once within `budget_s`, then the diagnosis. `changed`: the probes
         that went down (kind "down") or came back ("up")."""
-        started = self.clock()
+        started, at = self.clock(), self.wall()
         deadline = Deadline(budget_s, self.clock)
         traces, skipped = self._traces_for(changed)
         before = self.firewall.last
@@ -228,7 +228,7 @@ class Capturer:
         failed = {r.check_id for r in rows if r.status not in (Status.OK, Status.SKIP)}
         specs = {spec.id: spec for spec in self.probe_specs}
         specs.update({row.check_id: load(row.check_id) for row in trace_rows})
-        evidence: dict[str, Any] = {"kind": kind, "at": self.wall(), "changed": list(changed)}
+        evidence: dict[str, Any] = {"kind": kind, "at": at, "changed": list(changed)}
         firewall_row = self._firewall_row(before, got.get("firewall"), failed, rows)
         if firewall_row is not None:
             rows.append(firewall_row)
@@ -357,6 +357,7 @@ def firewall_evidence(row: CheckResult, before: Snapshot | None) -> dict[str, An
                 "chain": rule.chain,
                 "verdict": rule.verdict,
                 "packets_before": earlier.get(rule.key) if before is not None else None,
+                "there_before": None if before is None else rule.key in earlier,
                 "packets_after": rule.packets,
                 "probes": list(seen.probes),
             }

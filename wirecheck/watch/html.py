@@ -49,6 +49,8 @@ padding:6px 8px;border-radius:4px}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:right;padding:6px 8px;border-bottom:1px solid var(--line)}
 th:first-child,td:first-child{text-align:left}
+.rules td:nth-child(2),.rules th:nth-child(2),.rules td:nth-child(3),.rules th:nth-child(3){
+text-align:left}
 th{background:var(--soft);font-size:.85rem;color:var(--muted)}
 td.bad{color:var(--fail);font-weight:600}
 svg.timeline{width:100%;height:auto;display:block;margin:4px 0 14px}
@@ -316,10 +318,10 @@ def _windows(data: Mapping[str, Any]) -> list[str]:
 def _window(window: Mapping[str, Any]) -> list[str]:
     number = window["number"]
     end = window["end"]
-    until = f"{utc(end)} UTC" if end is not None else "still failing at the end"
+    until = f" to {utc(end)} UTC" if end is not None else ", still failing at the end"
     lines = [
         f'<section class="window" id="window-{number}">',
-        f"<h3>Window {number}: {_e(utc(window['start']))} UTC to {_e(until)} "
+        f"<h3>Window {number}: {_e(utc(window['start']))} UTC{_e(until)} "
         f"({_e(span(window['duration_s']))}): {_e(', '.join(window['probes']))}</h3>",
         "<ul>",
         *(
@@ -359,14 +361,14 @@ def _capture(capture: Mapping[str, Any]) -> list[str]:
         rules = firewall.get("rules") or []
         if rules:
             lines.append(
-                "<table><thead><tr><th>Rule</th><th>Chain</th><th>Verdict</th>"
+                '<table class="rules"><thead><tr><th>Rule</th><th>Chain</th><th>Verdict</th>'
                 "<th>Packets before</th><th>Packets after</th></tr></thead><tbody>"
             )
             for rule in rules:
                 lines.append(
                     f"<tr><td><code>{_e(rule['rule'])}</code></td>"
                     f"<td>{_e(rule['table'])}/{_e(rule['chain'])}</td>"
-                    f"<td>{_e(rule['verdict'])}</td><td>{_e(_count(rule['packets_before']))}</td>"
+                    f"<td>{_e(rule['verdict'])}</td><td>{_e(_before(rule))}</td>"
                     f"<td>{_e(_count(rule['packets_after']))}</td></tr>"
                 )
             lines.append("</tbody></table>")
@@ -393,9 +395,8 @@ def _capture(capture: Mapping[str, Any]) -> list[str]:
         if "lines" in log
         else f"{log.get('path', '')}: {log.get('note', '')}"
     )
-    for note in capture.get("notes") or []:
-        facts.setdefault("notes", [])
-        facts["notes"].append(note)
+    if capture.get("notes"):
+        facts["notes"] = "; ".join(capture["notes"])
     lines.append(_definition_list(facts))
     if log.get("lines"):
         lines.append("<pre>" + _e("\n".join(log["lines"])) + "</pre>")
@@ -409,6 +410,12 @@ def _capture(capture: Mapping[str, Any]) -> list[str]:
         lines.append("</ol>")
     lines.append("</details>")
     return lines
+
+
+def _before(rule: Mapping[str, Any]) -> str:
+    if rule.get("there_before") is False:
+        return "not there"
+    return _count(rule.get("packets_before"))
 
 
 def _count(value: object) -> str:

@@ -6,14 +6,13 @@ does. Pure: rounds come in as samples.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wirecheck.model import CheckResult, Status
 from wirecheck.watch.stats import ProbeStats
 from wirecheck.watch.timeline import Timeline
-from wirecheck.watch.windows import Changes, WindowBook
+from wirecheck.watch.windows import Changes, Ring, WindowBook
 
 MAX_NOTES = 20
 
@@ -85,7 +84,7 @@ class WatchRecord:
         self.last_round_at: float | None = None
         self.ended_at: float | None = None
         self.stop_reason = ""
-        self.notes: deque[str] = deque(maxlen=MAX_NOTES)
+        self.notes: Ring[str] = Ring(MAX_NOTES)
         self.cpu_s = 0.0  # this process, over the rounds
         self.cpu_children_s = 0.0  # the commands it ran (iptables-save, nft, ip)
 

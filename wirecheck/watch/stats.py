@@ -65,6 +65,10 @@ class LatencySketch:
         if self.count == 0:
             return None
         rank = max(1, math.ceil(q * self.count))
+        if rank == self.count:
+            return self.high  # the largest value is known exactly
+        if rank == 1:
+            return self.low
         seen = 0
         for index, count in enumerate(self._counts):
             seen += count

@@ -142,7 +142,7 @@ def evidence_line(capture: Mapping[str, Any]) -> str:
     firewall = capture.get("firewall") or {}
     if "skipped" in firewall:
         parts.append(f"firewall: not read ({firewall['skipped']})")
-    else:
+    elif firewall:
         counted = firewall.get("counted") or []
         parts.append(
             f"firewall {firewall.get('status')}"
@@ -172,9 +172,9 @@ def evidence_line(capture: Mapping[str, Any]) -> str:
 
 def window_lines(window: Mapping[str, Any]) -> list[str]:
     end = window["end"]
-    until = utc(end) if end is not None else "still failing at the end"
+    until = f"{utc(end)} UTC" if end is not None else "UTC, still failing at the end"
     lines = [
-        f"{window['number']:>2}. {utc(window['start'])} - {until} UTC "
+        f"{window['number']:>2}. {utc(window['start'])} - {until} "
         f"({span(window['duration_s'])}): {', '.join(window['probes'])}"
     ]
     lines += [f"    {probe}: {finding}" for probe, finding in window["findings"].items()]

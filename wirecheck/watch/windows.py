@@ -10,10 +10,9 @@ each keeps at most MAX_CAPTURES captures: memory does not grow with the run.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Generic, Optional, TypeVar
 
 MAX_KEPT = 50
 MAX_CAPTURES = 4  # the first ones and the last (the recovery)
@@ -21,6 +20,33 @@ MAX_FINDING = 300
 
 # One probe's round: up (None: skipped, says nothing) and what it said.
 Outcome = tuple[Optional[bool], str]
+T = TypeVar("T")
+
+
+class Ring(Generic[T]):
+    """The last `size` items, oldest first, in a list allocated once."""
+
+    __slots__ = ("_count", "_items", "_next")
+
+    def __init__(self, size: int) -> None:
+        self._items: list[T | None] = [None] * size
+        self._next = 0
+        self._count = 0
+
+    def append(self, item: T) -> None:
+        self._items[self._next] = item
+        self._next = (self._next + 1) % len(self._items)
+        self._count = min(self._count + 1, len(self._items))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[T]:
+        size = len(self._items)
+        for offset in range(self._count):
+            item = self._items[(self._next - self._count + offset) % size]
+            assert item is not None
+            yield item
 
 
 @dataclass
@@ -92,7 +118,7 @@ class WindowBook:
 
     def __init__(self, keep: int = MAX_KEPT) -> None:
         self._state: dict[str, bool] = {}  # last known: True up, False down
-        self.kept: deque[Window] = deque(maxlen=keep)  # the newest windows, the open one too
+        self.kept: Ring[Window] = Ring(keep)  # the newest windows, the open one too
         self.current: Window | None = None  # the open window
         self.total = 0
         self.closed_down_s = 0.0
