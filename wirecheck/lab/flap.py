@@ -72,7 +72,10 @@ def parse_flap(text: str) -> Flap:
     on, period = float(found.group(1)), float(found.group(2))
     offset = float(found.group(3)) if found.group(3) else None
     if not (0 < on < period) or not math.isfinite(period):
-        raise LabError(f"--flap {text!r}: the fault must be on for part of the period, not all")
+        raise LabError(
+            f"--flap {text!r}: in ON/PERIOD, ON must be more than 0 and less than PERIOD (the "
+            "fault is on for part of each period)"
+        )
     return Flap(on, period, offset)
 
 
