@@ -149,7 +149,7 @@ def evidence_line(capture: Mapping[str, Any]) -> str:
             + (f": {len(counted)} blocking rule(s) counted packets" if counted else "")
         )
     for trace in capture.get("traces") or []:
-        parts.append(f"{trace['id']} {trace['status']}")
+        parts.append(f"{trace.get('id')} {trace.get('status')}")
     path = capture.get("path") or {}
     if path.get("route"):
         parts.append(f"route: {path['route']}")
