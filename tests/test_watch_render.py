@@ -24,8 +24,8 @@ from tests.test_report_html import (  # the Chromium harness of the run's HTML r
 from tests.watch_fakes import sample_record
 from wirecheck.model import Status
 from wirecheck.watch.html import render_watch_html
-from wirecheck.watch.record import WatchRecord
 from wirecheck.watch.prometheus import render_watch_prometheus
+from wirecheck.watch.record import WatchRecord
 from wirecheck.watch.summary import exit_code, render_summary_json, render_summary_text
 
 __all__ = ["sink"]  # the fixture, imported for the Chromium tests
@@ -38,7 +38,8 @@ def test_summary_text_has_the_table_the_windows_and_the_verdict() -> None:
     assert "30 round(s), one every 1 s; ended: duration" in lines[1]
     row = next(line for line in lines if line.startswith("tcp-32526"))
     assert row.split()[:4] == ["tcp-32526", "30", "6", "80.000%"]
-    assert "Failure windows: 2, 6.0 s in all (20.00 % of the time)" in text
+    # 6 rounds of 30 down; a window ends when its probe answered, a few ms into its round.
+    assert re.search(r"Failure windows: 2, 6\.0 s in all \(20\.0\d % of the time\)", text)
     assert " 1. 22:13:25.0 - 22:13:29.0 UTC (4.0 s): tcp-32526" in lines
     assert "    first cause: tcp-32526 breaks" in lines
     assert lines[-1].startswith("wirecheck watch: FAIL - 2 failure window(s) in 30 rounds")
@@ -71,7 +72,7 @@ def test_summary_json_fields() -> None:
         (1, 6, 10),
         (2, 20, 22),
     ]
-    assert data["down_s"] == 6.0 and data["event_log"] == "log.jsonl"
+    assert data["down_s"] == pytest.approx(6.0, abs=0.05) and data["event_log"] == "log.jsonl"
 
 
 def test_a_healthy_watch_exits_0_and_one_without_rounds_3() -> None:

@@ -98,3 +98,13 @@ def test_ring_keeps_the_last_items_oldest_first() -> None:
     for number in range(1, 6):
         ring.append(number)
     assert list(ring) == [3, 4, 5] and len(ring) == 3
+
+
+def test_a_window_ends_when_its_probe_was_answered_not_when_the_round_began() -> None:
+    """A SYN dropped at the round's start and retransmitted after the fault ended is
+    answered seconds into the round: that is when the fault was over."""
+    book = WindowBook()
+    book.observe(1, 10.0, {"a": UP, "b": down()})
+    book.observe(2, 20.0, {"a": UP, "b": UP}, took={"a": 0.001, "b": 2.0})
+    [window] = list(book.kept)
+    assert window.end == 22.0 and window.duration_s() == 12.0

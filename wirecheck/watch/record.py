@@ -102,7 +102,8 @@ class WatchRecord:
             if up is not None:
                 self.timeline.add(elapsed, self.probes.index(sample.probe), up, sample.seconds)
         outcomes = {s.probe: (s.up, s.finding) for s in samples if s.probe in self.stats}
-        return self.windows.observe(self.rounds, at, outcomes)
+        took = {s.probe: s.seconds for s in samples}
+        return self.windows.observe(self.rounds, at, outcomes, took)
 
     def note(self, text: str) -> None:
         self.notes.append(text)

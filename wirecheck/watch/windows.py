@@ -127,7 +127,16 @@ class WindowBook:
     def failing(self) -> list[str]:
         return [probe for probe, up in self._state.items() if not up]
 
-    def observe(self, round_no: int, at: float, outcomes: Mapping[str, Outcome]) -> Changes:
+    def observe(
+        self,
+        round_no: int,
+        at: float,
+        outcomes: Mapping[str, Outcome],
+        took: Mapping[str, float] | None = None,
+    ) -> Changes:
+        """One round that started at `at`. `took`: how long each probe took; a window ends
+        when the last of its probes was answered (a SYN retransmitted into a fault's end is
+        answered seconds after the round started), not when the round started."""
         went_down, came_up = [], []
         for probe, (up, _finding) in outcomes.items():
             if up is None:
@@ -153,7 +162,8 @@ class WindowBook:
                     window.probes.append(probe)
                     window.findings[probe] = outcomes.get(probe, (False, ""))[1][:MAX_FINDING]
         elif window is not None:
-            window.end, window.end_round = at, round_no
+            answered = max((took or {}).get(probe, 0.0) for probe in came_up) if came_up else 0.0
+            window.end, window.end_round = at + answered, round_no
             self.closed_down_s += window.duration_s()
             closed, self.current = window, None
         return Changes(tuple(went_down), tuple(came_up), opened, closed)
