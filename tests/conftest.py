@@ -6,7 +6,13 @@ other connect fail. Tests that need 168.63.129.16 build lab namespaces (marker `
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,32 @@ def fixture_bytes(name: str) -> bytes:
 
 def fixture_text(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def pyz() -> Iterator[Path]:
+    """`packaging/build_pyz.py` run once per session with this interpreter: the single file.
+
+    pip fetches the pinned releases (the package index, or its cache): when it cannot, the
+    tests that need the file are skipped with pip's reason.
+    """
+    build_dir = Path(tempfile.mkdtemp(prefix="wirecheck-pyz-test-"))
+    os.chmod(build_dir, 0o755)  # the non-root tests read the file as nobody
+    target = build_dir / "wirecheck.pyz"
+    build = Path(__file__).resolve().parent.parent / "packaging" / "build_pyz.py"
+    done = subprocess.run(
+        [sys.executable, str(build), "--output", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0 and "No matching distribution" in done.stderr:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        pytest.skip(f"pip could not fetch the dependencies: {done.stderr.strip()[-300:]}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield target
+    shutil.rmtree(build_dir, ignore_errors=True)
 
 
 # pytest-socket guards only socket.connect(), and only while a test runs; wirecheck's own

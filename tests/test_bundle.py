@@ -36,11 +36,13 @@ from tests.conftest import fixture_text
 from tests.report_sample import sample_report
 from tests.servers import refusing_port
 from wirecheck.bundle.archive import write_archive
-from wirecheck.bundle.build import BundleResult, create_bundle
+from wirecheck.bundle.build import BundleResult, create_bundle, redact_collected
 from wirecheck.bundle.collect import Collector, Limits, read_tail
 from wirecheck.bundle.items import CommandItem, DirItem, EnvItem, FileItem, linux_items
+from wirecheck.bundle.key import KEY_SUFFIX
+from wirecheck.bundle.redact import Redactor
 from wirecheck.cli import Seams, app
-from wirecheck.model import CheckResult, Report, Status
+from wirecheck.model import CheckResult, Deadline, Report, Status
 from wirecheck.system import CommandResult, System
 
 HOST = "lab-vm1"
@@ -209,11 +211,15 @@ def lab_report() -> Report:
 
 
 def _bundle(
-    tmp_path: Path, machine: LabMachine | None = None, report: Report | None = None, **options: Any
+    tmp_path: Path,
+    machine: LabMachine | None = None,
+    report: Report | None = None,
+    output_name: str = "",
+    **options: Any,
 ) -> BundleResult:
     machine = machine or LabMachine()
     return create_bundle(
-        tmp_path,
+        tmp_path / output_name if output_name else tmp_path,
         report if report is not None else lab_report(),
         system=machine.system(),
         clock=machine.clock,
@@ -252,7 +258,10 @@ def test_archive_name_mode_layout_and_order(tmp_path: Path) -> None:
         r"wirecheck-bundle-REDACTED-HOST-\d+-20260921T141320Z\.tar\.gz", result.path.name
     )
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
-    assert os.listdir(tmp_path) == [result.path.name]  # no temp file left beside it
+    # Beside it only its key (no temp file): 0600 too, named after the archive.
+    assert result.key_path == tmp_path / result.path.name.replace(".tar.gz", KEY_SUFFIX)
+    assert sorted(os.listdir(tmp_path)) == sorted([result.path.name, result.key_path.name])
+    assert stat.S_IMODE(result.key_path.stat().st_mode) == 0o600
     with tarfile.open(result.path, "r:gz") as archive:
         members = archive.getmembers()
     top = result.path.name.removesuffix(".tar.gz")
@@ -319,6 +328,7 @@ def test_manifest_records_every_item_with_its_outcome(tmp_path: Path) -> None:
     assert set(manifest["limits"]) == {
         "item_seconds",
         "total_seconds",
+        "redact_share",
         "item_bytes",
         "log_tail_bytes",
         "total_bytes",
@@ -332,7 +342,8 @@ def test_summary_has_verdict_diagnosis_and_what_was_not_collected(tmp_path: Path
     assert "wirecheck: FAIL - " in summary
     assert "1. TCP 32526 times out: something drops it" in summary
     assert "firewall-cmd --direct --get-all-rules: firewall-cmd is not installed" in summary
-    assert "Redacted: public IPs, MACs" in summary
+    assert "Redacted: secrets, GUIDs, public IPs, MACs" in summary
+    assert "key that maps them back was written beside this archive" in summary
 
 
 def test_only_proxy_variables_are_collected(tmp_path: Path) -> None:
@@ -434,6 +445,12 @@ def test_what_support_needs_is_kept(tmp_path: Path) -> None:
     assert "Admin.Password=REDACTED-SECRET-" in files["files/etc/waagent.conf"]
     assert "WALinuxAgent-2.14.0.1" in files["agent/waagent-version.txt"]
     assert "option unknown-245 a8:3f:81:10;" in files["files/var/lib/dhcp/dhclient.eth0.leases"]
+    # The report's check ids, statuses and titles are support's vocabulary: untouched.
+    report = json.loads(files["reports/168-63-129-16_test.json"])
+    expected = {r.check_id: (r.status.value, r.title) for r in lab_report().results}
+    assert {c["id"]: (c["status"], c["title"]) for c in report["checks"]} == expected
+    text = files["reports/168-63-129-16_test.txt"]
+    assert all(f"{check_id}" in text for check_id in expected)
 
 
 def test_no_redact_keeps_everything(tmp_path: Path) -> None:
@@ -444,6 +461,89 @@ def test_no_redact_keeps_everything(tmp_path: Path) -> None:
     assert f"Admin.Password={PASSWORD}" in files["files/etc/waagent.conf"]
     assert "NOT redacted (--no-redact)" in files["SUMMARY.txt"]
     assert result.manifest["redacted"] is False
+    assert result.key_path is None and os.listdir(tmp_path) == [result.path.name]  # no key
+    assert result.manifest["redactions_per_file"] == {}
+
+
+def test_redaction_has_its_share_of_the_time_budget_and_sends_nothing_unredacted(
+    tmp_path: Path,
+) -> None:
+    """Collecting stops at 2/3 of the budget; redaction may use the rest, and an item it
+    has no time left for is left out. The fake clock starts to tick hard once the logs
+    are read, so the budget runs out while redacting."""
+    machine = LabMachine()
+    ticks: list[float] = []
+
+    def clock() -> float:
+        machine.clock_now += ticks[-1] if ticks else 0.0
+        return machine.clock_now
+
+    def read_tail(path: str, limit: int) -> tuple[str, int]:
+        ticks.append(4.0)
+        return machine.read_tail(path, limit)
+
+    limits = Limits(total_seconds=90)
+    result = create_bundle(
+        tmp_path,
+        lab_report(),
+        system=machine.system(),
+        clock=clock,
+        now=lambda: 1_790_000_000.0,
+        tail_reader=read_tail,
+        limits=limits,
+    )
+    files = _files(result)
+    items = result.manifest["items"]
+    left_out = [i for i in items if "not redacted within" in i.get("skipped", "")]
+    assert left_out, "the budget ran out while redacting"
+    assert all("left out rather than sent unredacted" in i["skipped"] for i in left_out)
+    assert all(i["path"] not in files and "bytes" not in i for i in left_out)
+    # Every other item with content made it in, redacted; the reports always do.
+    assert all(i["path"] in files for i in items if "bytes" in i)
+    assert "reports/168-63-129-16_test.json" in files
+    everything = "\n".join(files.values()).lower()
+    assert [s for s in SECRETS if s.lower() in everything] == []
+    assert machine.clock_now >= 90  # it did run out
+
+
+class _ChecksLeft(Deadline):
+    """A budget that lasts a given number of looks, however fast the machine."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__(1.0)
+        self.looks = looks
+
+    @property
+    def expired(self) -> bool:
+        self.looks -= 1
+        return self.looks < 0
+
+
+@pytest.mark.parametrize("looks", [0, 3, 10, 100])
+def test_items_the_budget_leaves_no_time_for_are_left_out_not_sent(looks: int) -> None:
+    machine = LabMachine()
+    collected = Collector(machine.system(), Limits(), machine.clock, machine.read_tail).collect(
+        linux_items("168.63.129.16")
+    )
+    with_text = [c for c in collected if c.text is not None]
+    redact_collected(Redactor(), machine.system(), collected, None, _ChecksLeft(looks), Limits())
+    done = [c for c in with_text if c.text is not None]
+    left = [c for c in with_text if c.text is None]
+    assert len(done) + len(left) == len(with_text)
+    assert (len(left) == 0) == (looks >= 2 * len(with_text)) and (len(done) == 0) == (
+        looks <= len(with_text)
+    )
+    assert all("not redacted within" in c.entry["skipped"] for c in left)
+    everything = "\n".join(c.text or "" for c in done).lower()
+    assert [s for s in SECRETS if s.lower() in everything] == []
+
+
+def test_a_failed_archive_write_leaves_no_key_behind(tmp_path: Path) -> None:
+    target = tmp_path / "case.tar.gz"
+    target.mkdir()  # a directory where the archive should go: the rename fails
+    with pytest.raises(OSError):
+        _bundle(target.parent, archive_format="tar.gz", output_name="case.tar.gz")
+    assert sorted(os.listdir(tmp_path)) == ["case.tar.gz"]
 
 
 # -- atomicity ------------------------------------------------------------------------
@@ -543,7 +643,9 @@ def test_total_time_budget_and_per_item_timeout(tmp_path: Path) -> None:
     timeouts = [t for _argv, t in machine.commands_run]
     assert timeouts[:3] == [15.0, 15.0, 5.0]  # the last one gets what is left of the budget
     assert len(machine.commands_run) == 3
-    budget = [c for c in collected if "total time budget (25 s)" in c.entry.get("skipped", "")]
+    budget = [
+        c for c in collected if "time budget for collecting (25 s)" in c.entry.get("skipped", "")
+    ]
     assert len(budget) == len(collected) - 3
 
 
@@ -620,9 +722,11 @@ def test_runs_without_root_on_the_real_machine(request: pytest.FixtureRequest) -
         error = errors.read().decode()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, error
-    [archive] = list(out.iterdir())
-    info = archive.stat()
-    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o600)
+    [archive] = [p for p in out.iterdir() if p.name.endswith(".tar.gz")]
+    [key] = [p for p in out.iterdir() if p.name.endswith(KEY_SUFFIX)]
+    for written in (archive, key):
+        info = written.stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o600)
     manifest = json.loads(
         next(d for n, d in _members(archive).items() if n.endswith("/manifest.json"))
     )
@@ -662,7 +766,10 @@ def test_cli_bundle_off_azure_collects_facts_without_probing(tmp_path: Path) -> 
     result = cli_runner().invoke(app, ["bundle", "--output", str(tmp_path)], obj=seams)
     assert result.exit_code == 0, result.output
     assert "does not look like an Azure VM" in result.stderr
-    [archive] = list(tmp_path.iterdir())
+    [archive] = [p for p in tmp_path.iterdir() if p.name.endswith(".tar.gz")]
+    key = tmp_path / archive.name.replace(".tar.gz", KEY_SUFFIX)
+    assert f"redaction key (each token and the value it replaced): {key}" in result.stderr
+    assert "do not send it" in result.stderr and result.stdout.strip() == str(archive)
     files = {n.split("/", 1)[1]: d for n, d in _members(archive).items()}
     assert not any(n.startswith("reports/") for n in files)
     assert "does not look like an Azure VM" in json.loads(files["manifest.json"])["run"]["skipped"]

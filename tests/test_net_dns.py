@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -92,6 +93,29 @@ def test_no_time_left_does_not_wait_forever() -> None:
         reply = dnsq.query("vm1.example.net", "A", HOST, server.port, "udp", 0.0)
     assert reply.outcome is NetOutcome.TIMEOUT
     assert time.monotonic() - started < 0.3
+
+
+def test_the_timeout_counts_from_the_call_even_while_dnspython_loads() -> None:
+    """Another thread loading dnspython (here: holding its import lock) for longer than the
+    query's whole timeout: the query still ends then, not a full timeout later."""
+    hold_s, timeout_s = 1.0, 0.5
+    held = threading.Event()
+
+    def load_slowly() -> None:
+        with dnsq._IMPORT_LOCK:
+            held.set()
+            time.sleep(hold_s)
+
+    loader = threading.Thread(target=load_slowly)
+    with FakeDnsServer(DnsMode.SILENT) as server:
+        loader.start()
+        held.wait(5)
+        started = time.monotonic()
+        reply = dnsq.query("vm1.example.net", "A", HOST, server.port, "udp", timeout_s)
+        elapsed = time.monotonic() - started
+        loader.join()
+    assert reply.outcome is NetOutcome.TIMEOUT
+    assert elapsed < hold_s + timeout_s - 0.2  # before the old end: lock, then a full timeout
 
 
 def _valid_reply(query_wire: bytes) -> bytes:

@@ -1,9 +1,9 @@
 """packaging/: systemd units, cloud-init snippet, Windows task, and the single-file build.
 
-The single-file test builds `wirecheck.pyz` once (pip fetches the pure-Python dependencies:
-it needs the package index, and is skipped with the reason when pip cannot reach it), then
-runs it with a different interpreter (Debian's /usr/bin/python3 when present) in a fresh
-venv that has neither wirecheck nor psutil.
+The single-file tests take `wirecheck.pyz` from the session fixture `pyz` (tests/conftest.py:
+built once with this interpreter, so each interpreter scripts/test runs builds it), then run
+it with a different interpreter (Debian's /usr/bin/python3 when present) in a fresh venv
+that has neither wirecheck nor psutil. tests/test_pyz_pythons.py runs it on every Python.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -229,26 +228,6 @@ _ISOLATED: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def pyz() -> Iterator[Path]:
-    build_dir = Path(tempfile.mkdtemp(prefix="wirecheck-pyz-test-"))
-    os.chmod(build_dir, 0o755)  # the non-root test reads the file as nobody
-    target = build_dir / "wirecheck.pyz"
-    done = subprocess.run(
-        [sys.executable, str(PACKAGING / "build_pyz.py"), "--output", str(target)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0 and "pip" in done.stderr and "No matching distribution" in done.stderr:
-        shutil.rmtree(build_dir, ignore_errors=True)
-        pytest.skip(f"pip could not fetch the dependencies: {done.stderr.strip()[-300:]}")
-    assert done.returncode == 0, done.stdout + done.stderr
-    yield target
-    shutil.rmtree(build_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def fresh_python(pyz: Path) -> Path:
     """A venv with no wirecheck and no psutil, from another interpreter when there is one."""
     base = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -268,12 +247,32 @@ def test_the_file_is_pure_python_with_a_shebang(pyz: Path) -> None:
     assert stat.S_IMODE(pyz.stat().st_mode) & 0o111
     with zipfile.ZipFile(pyz) as archive:
         names = archive.namelist()
-    assert "__main__.py" in names and "wirecheck/cli.py" in names
+        entry = archive.read("__main__.py")
+        dists = {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
+    assert entry == (PACKAGING / "pyz_main.py").read_bytes()
+    assert "wirecheck/cli.py" in names
     assert "dns/resolver.py" in names and "typer/main.py" in names
     native = [n for n in names if n.endswith((".so", ".pyd", ".dll", ".dylib"))]
     assert native == []
-    assert not any(n.startswith(("psutil/", "pydantic_core/")) for n in names)
-    assert pyz.stat().st_size < 20 * 1024 * 1024
+    # psutil cannot load from a zip; scapy is optional (the raw traceroute engine only).
+    assert not any(n.startswith(("psutil/", "pydantic_core/", "scapy/")) for n in names)
+    # Exactly the pinned releases: what Python 3.9 resolved, whoever built the file.
+    lock = _lock_pins()
+    del lock["scapy"]
+    assert {_dist_info_pin(d) for d in dists} == {f"{n}=={v}" for n, v in lock.items()}
+    assert pyz.stat().st_size < 4 * 1024 * 1024  # 2.3 MiB without scapy
+
+
+def _lock_pins() -> dict[str, str]:
+    lines = (PACKAGING / "pyz-lock.txt").read_text(encoding="utf-8").splitlines()
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {name: version for name, version in pins}
+
+
+def _dist_info_pin(directory: str) -> str:
+    """`click-8.1.8.dist-info` -> `click==8.1.8` (names as the lock spells them)."""
+    name, version = directory[: -len(".dist-info")].rsplit("-", 1)
+    return f"{name.lower().replace('_', '-')}=={version}"
 
 
 def test_version_in_a_fresh_venv(pyz: Path, fresh_python: Path) -> None:

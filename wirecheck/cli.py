@@ -391,6 +391,8 @@ def bundle(
     """Run the checks and collect the facts support asks for into one redacted archive.
 
     Prints the archive's path on stdout; exit 0 when it was written, 3 when it was not.
+    Redacted, it also writes beside the archive a key that maps the tokens back to the
+    original values (mode 0600): keep it, do not send it.
     """
     from wirecheck.bundle.build import create_bundle, interrupt_on_termination
 
@@ -433,6 +435,12 @@ def bundle(
         _die(
             f"wirecheck: could not write the bundle at {exc.filename or output}: "
             f"{exc.strerror} (choose another --output)"
+        )
+    if result.key_path is not None:
+        typer.echo(
+            f"wirecheck: redaction key (each token and the value it replaced): {result.key_path}"
+            " - keep it on this machine to answer support's questions; do not send it",
+            err=True,
         )
     typer.echo(str(result.path))
 

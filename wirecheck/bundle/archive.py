@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ARCHIVE_MODE = 0o600
@@ -37,15 +37,26 @@ def write_archive(path: Path, members: Iterable[tuple[str, bytes]], fmt: str, mt
     """Write `members` (archive name, content) to `path`; all or nothing."""
     if fmt not in ("tar.gz", "zip"):
         raise ValueError(f"archive format {fmt!r} is not tar.gz or zip")
+
+    def write(raw: io.BufferedWriter) -> None:
+        if fmt == "zip":
+            _write_zip(raw, members, mtime)
+        else:
+            _write_tar_gz(raw, members, mtime, path.name)
+
+    return write_private(path, write)
+
+
+def write_private(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write a file only its owner can read, atomically: `write` fills a hidden temp file
+    in the same directory (mkstemp: 0600 from the first byte), which is renamed into place
+    only when complete; on any exception, Ctrl-C included, the temp file is removed."""
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
     try:
         with os.fdopen(fd, "wb") as raw:
-            if fmt == "zip":
-                _write_zip(raw, members, mtime)
-            else:
-                _write_tar_gz(raw, members, mtime, path.name)
+            write(raw)
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(temp_name, ARCHIVE_MODE)

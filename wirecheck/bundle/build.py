@@ -32,18 +32,23 @@ from wirecheck import __version__
 from wirecheck.bundle.archive import default_format, suffix_of, write_archive
 from wirecheck.bundle.collect import Collected, Collector, Limits, read_tail
 from wirecheck.bundle.items import Item, linux_items, watch_items, windows_items
+from wirecheck.bundle.key import write_key
 from wirecheck.bundle.redact import Redactor
-from wirecheck.model import PLATFORM_ADDRESS, Report
+from wirecheck.model import PLATFORM_ADDRESS, Deadline, Report
 from wirecheck.system import System
 
 MANIFEST_SCHEMA_VERSION = 1
 DEFAULT_LIMITS = Limits()
+# Where the manifest counts the replacements made in the run's report, which the four
+# report files under reports/ all render.
+REPORTS_SCOPE = "reports/"
 
 
 @dataclass(frozen=True)
 class BundleResult:
     path: Path
     manifest: dict[str, Any]
+    key_path: Path | None = None  # the local redaction key, beside the archive
 
 
 def default_items(
@@ -85,23 +90,19 @@ def create_bundle(
     system = system or System()
     target = report.target if report else PLATFORM_ADDRESS
     created = now()
-    collected = Collector(system, limits, clock, tail_reader).collect(
+    # One budget for the whole bundle: collecting stops early enough to leave redaction
+    # its share, and redaction stops at the end of the budget.
+    budget = Deadline(limits.total_seconds, clock)
+    collect_seconds = limits.total_seconds * (1 - limits.redact_share if redact else 1.0)
+    collected = Collector(system, limits, clock, tail_reader, collect_seconds).collect(
         items if items is not None else default_items(target)
     )
     host = _safe_label(system.hostname().split(".")[0]) or "unknown-host"
 
     redactor = Redactor() if redact else None
     if redactor is not None:
-        _learn(redactor, system, collected, report)
-        for item in collected:
-            if item.text is not None:
-                item.text = redactor.text(item.text)
-            item.entry["source"] = redactor.text(item.entry["source"])
-            if "command" in item.entry:
-                item.entry["command"] = [redactor.text(arg) for arg in item.entry["command"]]
-            if item.path.startswith("files/"):  # a path on the machine; ours are fixed names
-                item.path = item.entry["path"] = redactor.text(item.path)
-        report = redactor.report(report) if report else None
+        redact_collected(redactor, system, collected, report, budget, limits)
+        report = redactor.report(report, REPORTS_SCOPE) if report else None
         host = _safe_label(redactor.token("HOST", host))
 
     stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -111,11 +112,11 @@ def create_bundle(
     files: dict[str, str] = {}
     if report is not None:
         files.update(_reports(report))
+        if redactor is not None:  # a second look at what the renderers added around the facts
+            files = {name: redactor.text(text, name) for name, text in files.items()}
     for item in collected:
         if item.text is not None:
             files[item.path] = item.text
-    if redactor is not None:  # a second look at what the renderers added around the facts
-        files = {name: redactor.text(text) for name, text in files.items()}
 
     manifest = _manifest(
         collected, report, not_run_reason, limits, redactor, host, created, files, fmt
@@ -133,26 +134,53 @@ def create_bundle(
     files["SHA256SUMS"] = checksums
     names = order + sorted(n for n in files if n not in order)
     members = ((f"{stem}/{name}", files[name].encode("utf-8")) for name in names)
-    write_archive(destination, members, fmt, created)
-    return BundleResult(destination, manifest)
+    # The key first: an archive whose tokens nobody can map back is worse than none.
+    key = write_key(redactor.book, destination, created) if redactor is not None else None
+    try:
+        write_archive(destination, members, fmt, created)
+    except BaseException:
+        if key is not None:
+            with contextlib.suppress(OSError):
+                key.unlink()
+        raise
+    return BundleResult(destination, manifest, key)
 
 
-def _learn(
-    redactor: Redactor, system: System, collected: Sequence[Collected], report: Report | None
+def redact_collected(
+    redactor: Redactor,
+    system: System,
+    collected: Sequence[Collected],
+    report: Report | None,
+    budget: Deadline,
+    limits: Limits,
 ) -> None:
+    """Learn from everything, then redact item by item while the budget lasts. An item the
+    budget leaves no time for is left out, never sent unredacted."""
     redactor.add_hostname(system.hostname())
-    for item in collected:
-        if item.text is None:
-            continue
-        if item.entry.get("source", "").replace("\\", "/").endswith("/etc/hosts"):
-            redactor.add_hosts_file(item.text)
-        if item.entry.get("source") == "/etc/hostname":
-            redactor.add_hostname(item.text.strip())
-    for item in collected:
-        if item.text is not None:
-            redactor.learn(item.text)
     if report is not None:
         redactor.learn_report(report)
+    learned: set[int] = set()
+    for index, item in enumerate(collected):
+        if item.text is not None and not budget.expired:
+            redactor.learn_file(item.entry.get("source", ""), item.text)
+            learned.add(index)
+    for index, item in enumerate(collected):
+        item.entry["source"] = redactor.text(item.entry["source"])
+        if "command" in item.entry:
+            item.entry["command"] = [redactor.text(arg) for arg in item.entry["command"]]
+        if item.path.startswith("files/"):  # a path on the machine; ours are fixed names
+            item.path = item.entry["path"] = redactor.text(item.path)
+        if item.text is None:
+            continue
+        if index in learned and not budget.expired:
+            item.text = redactor.text(item.text, item.path)
+        else:
+            item.text = None
+            item.entry.pop("bytes", None)
+            item.entry["skipped"] = (
+                f"not redacted within the bundle's time budget ({limits.total_seconds:g} s): "
+                "left out rather than sent unredacted"
+            )
 
 
 def _reports(report: Report) -> dict[str, str]:
@@ -203,6 +231,7 @@ def _manifest(
         "archive_format": fmt,
         "redacted": redactor is not None,
         "redaction_counts": redactor.counts if redactor else {},
+        "redactions_per_file": redactor.book.replacements() if redactor else {},
         "limits": limits.to_dict(),
         "run": run,
         "items": [item.entry for item in collected],
@@ -242,9 +271,10 @@ def _summary(
     if redactor is not None:
         counts = ", ".join(f"{n} {kind}" for kind, n in sorted(redactor.counts.items()))
         lines.append(
-            "Redacted: public IPs, MACs, host names, FQDNs and secrets are replaced by "
-            "REDACTED-<KIND>-<n> tokens, the same value by the same token "
-            f"({counts or 'none found'})."
+            "Redacted: secrets, GUIDs, public IPs, MACs, host names, FQDNs, the customer's "
+            "Azure names and user names are replaced by REDACTED-<KIND>-<n> tokens, the same "
+            f"value by the same token ({counts or 'none found'}). The key that maps them "
+            "back was written beside this archive, not into it: it stays with the admin."
         )
     else:
         lines.append("NOT redacted (--no-redact): this archive holds addresses and host names.")

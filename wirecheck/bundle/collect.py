@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wirecheck.bundle.cut import DROPPED, cut_head, cut_tail, drop_headless_key
 from wirecheck.bundle.items import CommandItem, DirItem, EnvItem, FileItem, Item
 from wirecheck.model import Deadline
 from wirecheck.system import System, open_regular
@@ -27,7 +28,8 @@ KIB, MIB = 1024, 1024 * 1024
 @dataclass(frozen=True)
 class Limits:
     item_seconds: float = 15.0  # one command
-    total_seconds: float = 90.0  # all items together
+    total_seconds: float = 90.0  # the whole bundle: collecting and redacting
+    redact_share: float = 1 / 3  # of total_seconds, kept for redaction
     item_bytes: int = 2 * MIB  # one command's output or one file
     log_tail_bytes: int = 512 * KIB  # the newest part of a log
     total_bytes: int = 32 * MIB  # everything collected
@@ -36,6 +38,7 @@ class Limits:
         return {
             "item_seconds": self.item_seconds,
             "total_seconds": self.total_seconds,
+            "redact_share": round(self.redact_share, 3),
             "item_bytes": self.item_bytes,
             "log_tail_bytes": self.log_tail_bytes,
             "total_bytes": self.total_bytes,
@@ -76,12 +79,15 @@ class Collector:
         limits: Limits = Limits(),
         clock: Callable[[], float] = time.monotonic,
         tail_reader: Callable[[str, int], tuple[str, int]] = read_tail,
+        seconds: float | None = None,
     ) -> None:
+        """`seconds`: the time collecting may take (default: the whole budget)."""
         self._system = system
         self._limits = limits
         self._clock = clock
         self._tail = tail_reader
-        self._deadline = Deadline(limits.total_seconds, clock)
+        self._seconds = limits.total_seconds if seconds is None else seconds
+        self._deadline = Deadline(self._seconds, clock)
         self._bytes_left = limits.total_bytes
         self._root = system.is_root()
 
@@ -101,10 +107,13 @@ class Collector:
     def _spent(self) -> str | None:
         """Why nothing more may be collected, or None while time and room are left."""
         if self._deadline.expired:
-            return f"the bundle's total time budget ({self._limits.total_seconds:g} s) was spent"
+            return f"the bundle's time budget for collecting ({self._seconds:g} s) was spent"
         if self._bytes_left <= 0:
-            return f"the bundle's total size cap ({self._limits.total_bytes} bytes) was reached"
+            return self._full_reason()
         return None
+
+    def _full_reason(self) -> str:
+        return f"the bundle's total size cap ({self._limits.total_bytes} bytes) was reached"
 
     # -- one item -----------------------------------------------------------------------
 
@@ -149,6 +158,8 @@ class Collector:
                 entry["original_bytes"] = size
                 entry["tail"] = True
                 entry["truncated"] = size > len(text.encode("utf-8"))
+                if entry["truncated"]:
+                    text = drop_headless_key(text)
             else:
                 text = self._system.read_text(item.source)
         except FileNotFoundError:
@@ -225,12 +236,16 @@ class Collector:
         limit = min(cap, self._bytes_left)
         if len(data) > limit:
             marker = f"[wirecheck: cut to {limit} of {len(data)} bytes]\n"
-            room = max(0, limit - len(marker) - 1)  # the marker counts against the cap too
-            kept = (data[len(data) - room :] if from_end else data[:room]).decode(
-                "utf-8",
-                errors="ignore",  # a cut may split a character
-            )
-            text = marker + kept if from_end else kept + "\n" + marker
+            # The marker (and a note for a key the cut split) count against the cap too.
+            room = limit - len(marker) - len(DROPPED) - 2
+            if room <= 0:  # not even the marker fits in what is left
+                entry["skipped"] = self._full_reason()
+                return Collected(path, None, entry)
+            if from_end:
+                text = marker + cut_tail(data, room)
+            else:
+                kept = cut_head(data, room)
+                text = kept + ("" if kept.endswith("\n") or not kept else "\n") + marker
             entry["truncated"] = True
         size = len(text.encode("utf-8"))
         self._bytes_left -= size

@@ -102,15 +102,15 @@ class CheckContext:
         return self.board.wait(check_id, self.deadline.remaining())
 
     def facts_of(self, check_id: str, kind: type[F]) -> tuple[F | None, str]:
-        """Another check's facts, waited for; else None and why (for the evidence)."""
+        """Another check's facts, waited for; else None and why not, in a few words."""
         if check_id not in self.specs:
-            return None, f"{check_id}: not in this run"
+            return None, "not in this run"
         result = self.wait_for(check_id)
         if result is None:
-            return None, f"{check_id}: not done by the deadline"
+            return None, "not done by the deadline"
         facts = result.facts_as(kind)
         if facts is None:
-            return None, f"{check_id}: {result.status.value}: {result.finding}"
+            return None, f"{result.status.value}: {result.finding}"
         return facts, ""
 
 

@@ -157,7 +157,8 @@ class ReverseFacts(Facts):
 
 def run_dns_reverse(ctx: CheckContext) -> Outcome:
     """Ask for the target's PTR three ways at once; any FQDN that comes back is a warning."""
-    import dns.reversename  # dnspython is imported only by runs that ask DNS
+    dnsq.import_dnspython()
+    import dns.reversename
 
     target = ctx.config.target
     name = dns.reversename.from_address(target).to_text()

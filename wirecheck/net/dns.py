@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -12,6 +13,29 @@ from wirecheck.system import SocketFactory
 
 if TYPE_CHECKING:
     import dns.message
+
+
+# dnspython's modules import one another in cycles: two threads importing them at once can
+# each be handed a module the other has not finished (AttributeError: module 'dns' has no
+# attribute 'name'). The DNS checks run in threads, so the first import is made in one.
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_dnspython() -> None:
+    """Import the dnspython modules wirecheck uses, one thread at a time.
+
+    The race shows where imports are slow, as from the single file (wirecheck.pyz), which
+    carries no bytecode: Python 3.9 failed one run in two there. Once they are loaded this is
+    a few dictionary look-ups. dnspython costs tens of milliseconds to import: only runs
+    that ask DNS pay for it.
+    """
+    with _IMPORT_LOCK:
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rcode
+        import dns.rdatatype
+        import dns.reversename  # noqa: F401  (loaded here, under the lock, for later)
 
 
 @dataclass(frozen=True)
@@ -36,15 +60,19 @@ def query(
     timeout_s: float,
     socket_factory: SocketFactory = socket.socket,
 ) -> DnsResult:
-    """Ask `server` one question over `transport` ("udp" or "tcp")."""
-    # dnspython costs tens of milliseconds to import: only runs that ask DNS pay for it.
+    """Ask `server` one question over `transport` ("udp" or "tcp"), all within `timeout_s`."""
+    entered = time.monotonic()
+    import_dnspython()
     import dns.exception
     import dns.message
     import dns.rcode
     import dns.rdatatype
 
     question = dns.message.make_query(name, rdtype)
+    # The timeout counts from the call: loading dnspython (or waiting while another thread
+    # loads it) must not push the end of the exchange past the run's deadline.
     started = time.monotonic()
+    timeout_s -= started - entered
     try:
         reply = _exchange(question, server, port, transport, timeout_s, socket_factory)
     except dns.exception.Timeout:

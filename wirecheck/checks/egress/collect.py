@@ -58,7 +58,7 @@ def capture_with_packet_socket(
 def _tcp80_observation(ctx: CheckContext, nics: Sequence[Nic]) -> tuple[Observation | None, str]:
     tcp80, why = ctx.facts_of("tcp-80", ConnectFacts)
     if tcp80 is None:
-        return None, f"tcp-80 socket: {why.split(': ', 1)[-1]}"
+        return None, f"tcp-80 socket: {why}"
     if tcp80.local_address is None:
         result = ctx.board.get("tcp-80")
         said = f"{result.status.value}: {result.finding}" if result else tcp80.outcome.value
@@ -73,7 +73,7 @@ def _tcp80_observation(ctx: CheckContext, nics: Sequence[Nic]) -> tuple[Observat
 def _imds(ctx: CheckContext) -> tuple[list[ImdsNic] | None, str]:
     imds, why = ctx.facts_of("imds", ImdsFacts)
     if imds is None:
-        return None, why
+        return None, f"imds: {why}"
     if imds.nics is None:
         result = ctx.board.get("imds")
         said = f"{result.status.value}: {result.finding}" if result else "no answer"
