@@ -26,6 +26,7 @@ from wirecheck.strenum import StrEnum
 
 if TYPE_CHECKING:
     from wirecheck.system import System
+    from wirecheck.watch.loop import Stop, WatchEvent
 
 
 # click's UsageError, found through a public class: typer may vendor its own click.
@@ -595,7 +596,7 @@ def watch(
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: Any) -> Iterator[None]:
+def _stop_on_signals(stop: "Stop") -> Iterator[None]:
     """Ctrl-C or SIGTERM ends the watch after its round, with the summary; a second
     Ctrl-C interrupts at once."""
     import signal
@@ -631,7 +632,7 @@ class _WatchOutput:
         colours = {"ok": "green", "up": "green", "warn": "yellow", "skip": "bright_black"}
         return typer.style(text, fg=colours.get(status, "red"), bold=status in ("down", "up"))
 
-    def event(self, event: Any) -> None:
+    def event(self, event: "WatchEvent") -> None:
         from wirecheck.watch.lines import event_lines, plain
         from wirecheck.watch.loop import RoundEvent
 

@@ -9,11 +9,14 @@ so the whole suite stays quick.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.labenv import fresh_lab
+from tests.lab.labenv import fresh_lab, lab_command, run
 from wirecheck.lab.flap import Flap
 from wirecheck.lab.lab import Lab
 from wirecheck.lab.names import LabNames
@@ -60,3 +63,45 @@ def test_each_window_of_a_flapping_drop_is_found_with_its_cause(names: LabNames)
     events = [json.loads(line) for line in log.read_text().splitlines()]
     opened = [e["window"] for e in events if e["event"] == "window-open"]
     assert opened == [w["number"] for w in result.windows]
+
+
+def test_lab_up_with_a_flap_owns_the_flapping_process_and_down_stops_it(
+    names: LabNames,
+) -> None:
+    lab = Lab(names)
+    _, schedule = up_flapping(lab, scenario("drop-32526-local"), Flap(1.0, 2.0, 0.0))
+    try:
+        built = lab.leftovers()
+        processes = [item for item in built if item.startswith("process ")]
+        assert len(processes) == 3 and any("wirecheck.lab.flap" in p for p in processes), built
+        until = time.monotonic() + 20
+        while time.monotonic() < until and schedule.read_text().count("\n") < 2:
+            time.sleep(0.1)  # on at 0 s, off at 1 s
+        switches = [json.loads(line)["fault"] for line in schedule.read_text().splitlines()]
+        assert switches[:2] == ["on", "off"]
+    finally:
+        lab.down()
+    assert lab.leftovers() == []
+
+
+def test_an_interrupted_lab_watch_tears_everything_down(names: LabNames) -> None:
+    runner = subprocess.Popen(
+        lab_command("watch", "--name", names.lab, "--flap", "1/3", "--duration", "120"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the signal goes to the runner only, as `kill PID` would
+    )
+    try:
+        until = time.monotonic() + 60
+        ready = names.state_dir / "flap.ready"
+        while not (ready.exists() and run("ip", "netns", "pids", names.vm).split()):
+            assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+            assert time.monotonic() < until, "watch never started in the lab's VM"
+            time.sleep(0.1)
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert Lab(names).leftovers() == []
