@@ -208,3 +208,25 @@ def test_chromium_follows_a_window_link_to_its_evidence(sink: SinkProxy, tmp_pat
     done = _chromium(sink, tmp_path, page.as_uri() + "#window-2", "--dump-dom")
     assert '<section class="window" id="window-2">' in done.stdout
     assert "Window 2: 22:13:39.0 UTC to 22:13:41.0 UTC (2.0 s): tcp-32526" in done.stdout
+
+
+def test_node_exporter_serves_the_watch_file_beside_runs(tmp_path: Path) -> None:
+    """The real textfile collector: our histogram and counters come through, with run's
+    file in the same directory (no name or HELP clashes)."""
+    from tests.report_sample import sample_report
+    from tests.test_report_prometheus import _node_exporter, _scrape
+    from wirecheck.report.formats import write_formats
+
+    (tmp_path / "wirecheck_watch_168-63-129-16.prom").write_text(
+        render_watch_prometheus(sample_record()), encoding="utf-8"
+    )
+    write_formats(sample_report(), ["prometheus"], tmp_path, tmp_path)
+    with _node_exporter(tmp_path) as url:
+        metrics = _scrape(url)
+    assert "node_textfile_scrape_error 0" in metrics
+    probe = 'probe="tcp-32526",target="168.63.129.16"'
+    assert f"wirecheck_watch_probe_availability_ratio{{{probe}}} 0.8" in metrics
+    assert f'wirecheck_watch_probe_latency_seconds_bucket{{{probe},le="+Inf"}} 24' in metrics
+    assert f"wirecheck_watch_probe_latency_seconds_count{{{probe}}} 24" in metrics
+    assert "# TYPE wirecheck_watch_probe_latency_seconds histogram" in metrics
+    assert 'wirecheck_check_status{check="tcp-80",target="168.63.129.16"} 0' in metrics
