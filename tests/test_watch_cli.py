@@ -164,17 +164,22 @@ def test_sigkill_leaves_only_whole_lines(http: FakeHttpServer, tmp_path: Path) -
     assert not (tmp_path / f"{watch_stem(HOST)}.json").exists()  # no summary after a kill
 
 
-def test_sigterm_ends_with_the_summary(http: FakeHttpServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "reason"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")]
+)
+def test_sigterm_or_ctrl_c_ends_with_the_summary(
+    http: FakeHttpServer, tmp_path: Path, signum: int, reason: str
+) -> None:
     proc = spawn(http.port, tmp_path, "--interval", "0.5")
     try:
         wait_for_lines(event_log_path(tmp_path, HOST), 3)
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=LIMIT_S)
-    assert proc.returncode == 0, stderr.decode()
-    assert b"ended: SIGTERM" in stdout and b"Traceback" not in stderr
+    assert proc.returncode == 0, stderr.decode()  # the verdict: every round was ok
+    assert f"ended: {reason}".encode() in stdout and b"Traceback" not in stderr
     summary = json.loads((tmp_path / f"{watch_stem(HOST)}.json").read_text())
-    assert summary["stop_reason"] == "SIGTERM" and summary["rounds"] >= 2
+    assert summary["stop_reason"] == reason and summary["rounds"] >= 2
 
 
 def test_a_broken_pipe_stops_the_printing_not_the_watch(

@@ -582,8 +582,11 @@ def watch(
                     f"{exc.strerror} (choose another --output-dir)",
                     err=True,
                 )
-    except KeyboardInterrupt:
-        _die(f"wirecheck: watch interrupted twice; the event log {log_path} has every round")
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, without the summary
+        typer.echo(
+            f"wirecheck: watch interrupted; the event log {log_path} has every round", err=True
+        )
+        raise typer.Exit(130) from None
     except OSError as exc:
         _die(
             f"wirecheck: could not open the event log {exc.filename or log_path}: "
