@@ -244,12 +244,15 @@ def _rounds(
                 if not clock.wait(stop, end_at - clock.monotonic()):
                     record.stop_reason = "duration"
                 return
-            if clock.wait(stop, due - clock.monotonic()):
+            while clock.monotonic() < due:  # a wait may end a hair early: never start early
+                if clock.wait(stop, due - clock.monotonic()):
+                    return
+            if stop.requested:
                 return
             now = clock.monotonic()
             if cpu_start is None:
                 cpu_start = clock.cpu()
-            schedule.started(max(now, due))
+            schedule.started(now)
             at = clock.wall()
             results = run_round(Deadline(plan.config.timeout_s, clock.monotonic))
             samples = tuple(Sample.of(result) for result in results)
