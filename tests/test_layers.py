@@ -16,7 +16,7 @@ LAYERS = {
     1: {"system", "net", "platform"},
     2: {"checks"},
     3: {"runner", "diagnose"},
-    4: {"session", "report", "bundle"},
+    4: {"session", "report", "bundle", "watch"},
     5: {"lab", "cli", "console", "entry", "__main__"},
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}

@@ -26,6 +26,7 @@ from wirecheck.strenum import StrEnum
 
 if TYPE_CHECKING:
     from wirecheck.system import System
+    from wirecheck.watch.loop import Stop, WatchEvent
 
 
 # click's UsageError, found through a public class: typer may vendor its own click.
@@ -443,6 +444,228 @@ def bundle(
             err=True,
         )
     typer.echo(str(result.path))
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    target: TargetOption = PLATFORM_ADDRESS,
+    only: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Comma-separated probes to repeat (default: tcp-80, tcp-32526, wire-versions, "
+            "dns-udp, dns-tcp, imds)."
+        ),
+    ] = None,
+    interval: Annotated[
+        float,
+        typer.Option(
+            callback=_finite_seconds,
+            help="Seconds between rounds. Raised when needed so that watch never sends more "
+            "than 2 requests a second to the platform in all (6 probes: every 3 s at least).",
+        ),
+    ] = 5.0,
+    duration: Annotated[
+        Optional[str],
+        typer.Option(
+            help="How long to watch: seconds, or 90s, 15m, 2h, 1d (default: until "
+            "Ctrl-C or SIGTERM)."
+        ),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.1,
+            max=300,
+            callback=lambda v: v if v is None else _finite_seconds(v),
+            help="One round's deadline, seconds (default: 0.8 x the interval, at most 3).",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the event log and the summary files are written.")
+    ] = Path("."),
+    event_log: Annotated[
+        Optional[Path],
+        typer.Option(help="The JSON Lines event log (default: in --output-dir); appended to."),
+    ] = None,
+    prometheus_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Where the .prom file, rewritten every round, goes (default: "
+            "/var/lib/prometheus/node-exporter when it exists, else --output-dir)."
+        ),
+    ] = None,
+    no_prometheus: Annotated[
+        bool, typer.Option("--no-prometheus", help="Do not write the Prometheus file.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option(help="Print changes and the summary only, not every round.")
+    ] = False,
+    force: ForceOption = False,
+    dns_name: Annotated[
+        Optional[str], typer.Option(help="Name to resolve when the VM's DNS suffix is unknown.")
+    ] = None,
+    trace_engine: TraceEngineOption = TraceEngine.AUTO,
+    port_http: PortOption = 80,
+    port_hostplugin: PortOption = 32526,
+    port_dns: PortOption = 53,
+) -> None:
+    """Repeat the platform probes to catch intermittent faults; capture evidence when one
+    breaks or comes back; summarise at the end (duration over, Ctrl-C or SIGTERM).
+
+    Exit 0 every round ok, 2 some failure window, 3 could not run.
+    """
+    from wirecheck.errors import UsageError
+    from wirecheck.watch import files, loop, probes, rate
+    from wirecheck.watch.capture import Capturer
+
+    seams = ctx.find_object(Seams) or Seams()
+    try:
+        seconds = None if duration is None else rate.parse_duration(duration)
+        specs = probes.watch_specs(_ids(only))
+        pace = rate.pace(interval, len(specs))
+    except (UsageError, ValueError) as exc:
+        _die(f"wirecheck: {exc}")
+    if _guarded(target, force, seams):
+        _die(
+            "wirecheck: this machine does not look like an Azure VM (no Azure chassis asset tag), "
+            f"so {PLATFORM_ADDRESS} is not watched from here. Use --force if it is an Azure VM, "
+            "--target ADDR to watch another address, or `wirecheck lab watch` to see it work "
+            "against a simulated Azure host."
+        )
+    from wirecheck.system import System
+
+    system = seams.system or System()
+    config = RunConfig(
+        target=target,
+        timeout_s=min(timeout or loop.round_timeout(pace.interval_s), pace.interval_s),
+        ports=Ports(http=port_http, host_plugin=port_hostplugin, dns=port_dns),
+        dns_name=dns_name,
+        trace_engine=trace_engine.value,
+    )
+    log_path = event_log or files.event_log_path(output_dir, target)
+    prom_path = None
+    if not no_prometheus:
+        from wirecheck.report.formats import default_prometheus_dir
+
+        prom_path = files.prometheus_path(
+            prometheus_dir or default_prometheus_dir(output_dir), target
+        )
+    plan = loop.WatchPlan(
+        config,
+        pace,
+        seconds,
+        loop.capture_budget(pace.interval_s),
+        log_path,
+        prom_path,
+        host=system.hostname(),
+        version=__version__,
+    )
+    out = _WatchOutput(quiet)
+    stop = loop.Stop()
+    capturer = Capturer(config, specs, system)
+    try:
+        with _stop_on_signals(stop):
+            record = loop.watch(
+                plan,
+                [spec.id for spec in specs],
+                loop.probe_round(specs, config, system),
+                capturer,
+                stop=stop,
+                listener=out.event,
+            )
+            try:
+                files.write_summary_files(record, output_dir, log_path)
+            except OSError as exc:
+                typer.echo(
+                    f"wirecheck: could not write the watch summary in {output_dir}: "
+                    f"{exc.strerror} (choose another --output-dir)",
+                    err=True,
+                )
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, without the summary
+        typer.echo(
+            f"wirecheck: watch interrupted; the event log {log_path} has every round", err=True
+        )
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        _die(
+            f"wirecheck: could not open the event log {exc.filename or log_path}: "
+            f"{exc.strerror} (choose another --event-log or --output-dir)"
+        )
+    from wirecheck.watch.summary import exit_code, render_summary_text
+
+    out.text(render_summary_text(record, str(log_path)))
+    raise typer.Exit(exit_code(record))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: "Stop") -> Iterator[None]:
+    """Ctrl-C or SIGTERM ends the watch after its round, with the summary; a second
+    Ctrl-C interrupts at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals can be caught in the main thread only (tests run commands elsewhere)
+        return
+
+    def ask(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and stop.requested:
+            raise KeyboardInterrupt
+        stop.request("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _WatchOutput:
+    """The live view: lines on stdout, coloured on a terminal. A closed stdout or a reader
+    that went away (broken pipe) stops the printing, never the watch."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.alive = sys.stdout is not None
+        self.colour = _stdout_is_terminal()
+
+    def _paint(self, text: str, status: str) -> str:
+        colours = {"ok": "green", "up": "green", "warn": "yellow", "skip": "bright_black"}
+        return typer.style(text, fg=colours.get(status, "red"), bold=status in ("down", "up"))
+
+    def event(self, event: "WatchEvent") -> None:
+        from wirecheck.watch.lines import event_lines, plain
+        from wirecheck.watch.loop import RoundEvent
+
+        lines = event_lines(event, self._paint if self.colour else plain)
+        if self.quiet and isinstance(event, RoundEvent):
+            lines = lines[1:]  # the changes only
+        if lines:
+            self.text("\n".join(lines) + "\n")
+
+    def text(self, text: str) -> None:
+        if not self.alive:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, ValueError):  # EPIPE, or a stdout closed under us
+            self.alive = False
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so Python's own flush at exit finds no broken pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _guarded(target: str, force: bool, seams: Seams) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import signal
 import sys
@@ -30,7 +31,7 @@ from typing import Any
 from wirecheck import __version__
 from wirecheck.bundle.archive import default_format, suffix_of, write_archive
 from wirecheck.bundle.collect import Collected, Collector, Limits, read_tail
-from wirecheck.bundle.items import Item, linux_items, windows_items
+from wirecheck.bundle.items import Item, linux_items, watch_items, windows_items
 from wirecheck.bundle.key import write_key
 from wirecheck.bundle.redact import Redactor
 from wirecheck.model import PLATFORM_ADDRESS, Deadline, Report
@@ -50,8 +51,11 @@ class BundleResult:
     key_path: Path | None = None  # the local redaction key, beside the archive
 
 
-def default_items(target: str, platform: str = sys.platform) -> tuple[Item, ...]:
-    return windows_items(target) if platform == "win32" else linux_items(target)
+def default_items(
+    target: str, platform: str = sys.platform, cwd: str | None = None
+) -> tuple[Item, ...]:
+    items = windows_items(target) if platform == "win32" else linux_items(target)
+    return items + watch_items(cwd or os.getcwd())
 
 
 def archive_destination(output: Path | None, stem: str, fmt: str) -> tuple[Path, str]:

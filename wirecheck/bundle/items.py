@@ -42,6 +42,11 @@ class EnvItem:
 Item = Union[CommandItem, FileItem, DirItem, EnvItem]
 
 AGENT_UNITS = ("walinuxagent", "waagent")  # the unit's name differs between distros
+# `wirecheck watch` writes its event log (.jsonl) and JSON summary (.json) under these
+# names: in its --output-dir (the current directory by default), or where the example
+# systemd unit (packaging/) keeps them.
+WATCH_FILES = "wirecheck-watch_*.json*"
+WATCH_DIR = "/var/log/wirecheck"
 PROXY_ENV = EnvItem("environment/proxy.txt", ("proxy",))
 
 
@@ -144,3 +149,10 @@ def windows_items(target: str) -> tuple[Item, ...]:
         DirItem(r"C:\WindowsAzure\ProxyAgent\Logs", "*.log", tail=True),
         PROXY_ENV,
     )
+
+
+def watch_items(cwd: str) -> tuple[Item, ...]:
+    """The event logs and summaries of `wirecheck watch`, when any exist (the newest part
+    of a long log)."""
+    places = dict.fromkeys([cwd, WATCH_DIR])
+    return tuple(DirItem(place, WATCH_FILES, tail=True) for place in places)

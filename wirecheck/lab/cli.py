@@ -126,17 +126,38 @@ def _prepare(name: str, scenario_name: Optional[str] = None) -> tuple["Lab", Opt
     return Lab(lab_names(name)), chosen
 
 
+FlapOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--flap",
+        help="Switch the scenario's firewall rules on and off: ON/PERIOD[+OFFSET] seconds, "
+        "e.g. 8/30 (on 8 s of every 30 s; healthy first).",
+    ),
+]
+
+
 @lab_app.command()
-def up(scenario: ScenarioOption = DEFAULT_SCENARIO, name: NameOption = DEFAULT_LAB) -> None:
+def up(
+    scenario: ScenarioOption = DEFAULT_SCENARIO,
+    name: NameOption = DEFAULT_LAB,
+    flap: FlapOption = None,
+) -> None:
     """Build the lab (after removing any leftovers of an earlier one) and leave it running."""
+    from wirecheck.lab.flap import parse_flap
     from wirecheck.lab.run import vm_command
+    from wirecheck.lab.watch import up_flapping
 
     with _lab_errors():
         lab, chosen = _prepare(name, scenario)
         assert chosen is not None
+        flapping = parse_flap(flap) if flap is not None else None
         try:
             with _signals_raise():
-                removed = lab.up(chosen)
+                if flapping is not None:
+                    removed, schedule = up_flapping(lab, chosen, flapping)
+                    _say(f"the fault flaps ({flapping.describe()}); switches logged to {schedule}")
+                else:
+                    removed = lab.up(chosen)
         except (KeyboardInterrupt, _Terminated) as interrupt:
             _say("interrupted; the lab was torn down")
             raise typer.Exit(_exit_code_of(interrupt)) from None
@@ -221,6 +242,70 @@ def run(
     _say(f"torn down; reports in {names.report_dir}, simulator logs in {names.logs_dir}")
     _say_verdict(names, chosen)
     raise typer.Exit(code)
+
+
+@lab_app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def watch(
+    scenario: ScenarioOption = "drop-32526-local",
+    name: NameOption = DEFAULT_LAB,
+    flap: Annotated[
+        str,
+        typer.Option(
+            "--flap",
+            help="The fault's schedule: ON/PERIOD[+OFFSET] seconds (on ON s of every PERIOD s).",
+        ),
+    ] = "8/30",
+    duration: Annotated[
+        float, typer.Option(min=1, max=86400, help="How long to watch, seconds.")
+    ] = 75.0,
+    watch_options: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            metavar="[-- WATCH-OPTIONS]",
+            help="Options for `wirecheck watch`, after `--` (e.g. -- --interval 1 --only "
+            "tcp-80,tcp-32526).",
+        ),
+    ] = None,
+) -> None:
+    """Build the lab with the scenario's fault flapping, watch from its VM, tear down, and
+    set the failure windows found against the schedule applied.
+
+    Exits with watch's exit code.
+    """
+    from wirecheck.lab.flap import parse_flap
+    from wirecheck.lab.watch import run_watch, up_flapping, verdict_lines
+
+    with _lab_errors():
+        flapping = parse_flap(flap)
+        lab, chosen = _prepare(name, scenario)
+        assert chosen is not None
+        names = lab.names
+        _say(f"building scenario {chosen.name!r} with its fault flapping ({flapping.describe()})")
+        interrupted: Optional[BaseException] = None
+        result = None
+        try:
+            with _signals_raise():
+                _, schedule = up_flapping(lab, chosen, flapping)
+                result = run_watch(
+                    names,
+                    chosen,
+                    duration,
+                    list(watch_options or []),
+                    schedule=schedule,
+                    capture=False,
+                )
+        except (KeyboardInterrupt, _Terminated) as interrupt:
+            interrupted = interrupt
+        finally:
+            with _shielded():
+                lab.down()
+    if interrupted is not None or result is None:
+        _say("interrupted; the lab was torn down")
+        raise typer.Exit(_exit_code_of(interrupted or KeyboardInterrupt()))
+    _say(f"torn down; the watch's files are in {names.report_dir}")
+    for line in verdict_lines(result, chosen):
+        _say(line)
+    raise typer.Exit(result.exit_code)
 
 
 def _say_verdict(names: LabNames, chosen: "Scenario") -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from wirecheck.lab import topology
 from wirecheck.lab.errors import LabError
+from wirecheck.lab.flap import Flap
 from wirecheck.lab.names import NETNS_ETC, PLATFORM_ADDRESSES, LabNames
 from wirecheck.lab.preflight import require_tool
 from wirecheck.lab.scenarios import Scenario
@@ -38,7 +39,7 @@ COMMAND_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 15.0
 STOP_GRACE_S = 2.0
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
-_SIMULATORS = ("wireserver", "dns")
+_SIMULATORS = ("wireserver", "dns", "flap")  # "flap": the process switching a fault
 
 
 def package_root() -> Path:
@@ -223,6 +224,18 @@ class Lab:
                 )
             time.sleep(0.02)
         return proc.pid
+
+    def start_flapping(self, scenario: Scenario, flap: Flap) -> Path:
+        """Switch `scenario`'s rules on and off on `flap`'s schedule, from a process in the
+        lab's host namespace (`down` stops it). The lab must be up without those rules;
+        returns the schedule file the process logs each switch to."""
+        schedule = self.names.logs_dir / "flap-schedule.jsonl"
+        schedule.unlink(missing_ok=True)
+        args = ["--lab", self.names.lab, "--scenario", scenario.name]
+        args += ["--on", str(flap.on_s), "--period", str(flap.period_s)]
+        args += ["--offset", str(flap.first_on_s), "--schedule-file", str(schedule)]
+        self._wait_ready("flap", self._start("flap", "wirecheck.lab.flap", args))
+        return schedule
 
     # ---- down ----------------------------------------------------------------------
 
