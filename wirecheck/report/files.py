@@ -17,11 +17,13 @@ def report_stem(target: str) -> str:
     return f"{safe}_test"
 
 
-def write_atomic(path: Path, data: bytes, mode: int = REPORT_MODE) -> Path:
+def write_atomic(path: Path, data: bytes, mode: int = REPORT_MODE, durable: bool = True) -> Path:
     """Write `data` to `path` via a temp file in the same directory and a rename.
 
     The rename replaces a symlink at `path` rather than writing through it, so a link
-    planted in a shared directory cannot redirect the report somewhere else.
+    planted in a shared directory cannot redirect the report somewhere else. `durable`:
+    flush it to disk before the rename; a file rewritten every few seconds (watch's
+    Prometheus file) skips that: readers see whole files either way.
     """
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
@@ -30,7 +32,8 @@ def write_atomic(path: Path, data: bytes, mode: int = REPORT_MODE) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(temp_name, mode)
         os.replace(temp_name, path)
     except BaseException:

@@ -44,6 +44,10 @@ AGENT_LOG_LINES = 50
 TRACE_MIN_GAP_S = 30.0
 ROUTE_LOOKUP_S = 1.0
 SNAPSHOT_MAX_S = 1.0  # the firewall snapshot between rounds
+# Counters only grow, so an older "before" still precedes a failure: the rules are read
+# again between quiet rounds only once the last reading is this old (reading them is most of
+# a quiet round's cost), and always at a capture.
+SNAPSHOT_EVERY_S = 30.0
 MAX_RULES = 40
 MAX_TEXT = 4000  # characters of a command's output kept
 # The trace check for each port a probe's traffic uses.
@@ -133,16 +137,24 @@ class FirewallKeeper:
     """The last firewall snapshot, refreshed between rounds; given up when the rules
     cannot be read (not root, Windows), with the reason."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System, clock: Callable[[], float] = time.monotonic) -> None:
         self._system = system
+        self._clock = clock
         self.last: Snapshot | None = None
+        self.taken_at: float | None = None
         self.off: str | None = (
             "Windows Firewall keeps no per-rule counters" if system.windows else None
         )
 
+    def refresh_if_older(self, age_s: float, timeout_s: float) -> None:
+        """Read the rules again if the last reading is older than `age_s` (or missing)."""
+        if self.taken_at is None or self._clock() - self.taken_at >= age_s:
+            self.refresh(timeout_s)
+
     def refresh(self, timeout_s: float) -> Snapshot | None:
         if self.off is not None:
             return None
+        self.taken_at = self._clock()
         try:
             snapshot = read_snapshot(self._system, timeout_s)
         except Exception as exc:  # a reader's bug must not end the watch
@@ -184,13 +196,13 @@ class Capturer:
     _traced: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.firewall = FirewallKeeper(self.system)
+        self.firewall = FirewallKeeper(self.system, self.clock)
         if self.agent_log is None:
             self.agent_log = LogFollower(WINDOWS_AGENT_LOG if self.system.windows else WAAGENT_LOG)
 
     def between_rounds(self, budget_s: float) -> None:
         """After a quiet round: the "before" of the next one."""
-        self.firewall.refresh(max(0.05, min(SNAPSHOT_MAX_S, budget_s)))
+        self.firewall.refresh_if_older(SNAPSHOT_EVERY_S, max(0.05, min(SNAPSHOT_MAX_S, budget_s)))
         assert self.agent_log is not None
         self.agent_log.mark()
 

@@ -170,7 +170,7 @@ class Outputs:
             return
         try:
             data = render_watch_prometheus(record).encode("utf-8")
-            write_atomic(path, data, PROMETHEUS_MODE)
+            write_atomic(path, data, PROMETHEUS_MODE, durable=False)
         except OSError as exc:
             self._prometheus_failed = True
             self.notify(NoteEvent(f"the Prometheus file {path} stopped: {exc.strerror or exc}"))
