@@ -138,8 +138,8 @@ CASES = [
             "wire-versions": WIRE_TIMEOUT,
             "trace-80": no_answer("trace-80", 80),
         },
-        "TCP 80 and 32526 time out and no local rule counted the packets: they are dropped "
-        "after leaving the VM",
+        "TCP 80 and 32526 time out and no local rule counted the packets: they leave the VM "
+        "and get no answer. No NSG and no UDR applies to TCP 80 and 32526",
         ("tcp-80", "tcp-32526", "trace-80", "wire-versions"),
         "wirecheck bundle",
     ),
@@ -426,7 +426,9 @@ def test_extra_hops_on_both_ports_are_one_cause() -> None:
     )
     assert [c.summary for c in causes] == [
         f"An extra hop is in the path to {WS} (ports 80 and 32526): hop 1 10.1.0.1 before the "
-        "target; on Azure it is one hop away (an appliance or a wrong route)."
+        "target; on Azure it is one hop away (user-defined routes do not apply to the platform "
+        "address): the guest sends it there (a guest route or policy rule, a tunnel or VPN "
+        "client, or an appliance the guest routes through)."
     ]
 
 

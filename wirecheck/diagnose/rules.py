@@ -216,8 +216,9 @@ def path_hops(run: RunView) -> list[Found]:
             wire = ["wire-versions"] if "wire-versions" in run.follow_ons([probe]) else []
             cause = run.cause(
                 f"{run.probe_text(probe)}: packets get past hop {last.ttl} ({last.address}) and "
-                "are dropped after it: an appliance or a route in the path, not the platform.",
-                row.fix or "Remove the appliance or route from the path to the platform.",
+                "are dropped after it: the guest sends them through that hop "
+                f"({advice.GUEST_DIVERSION}), not straight to the platform.",
+                row.fix or f"{advice.guest_route_fix(run.target)}.",
                 [probe, trace, *wire],
             )
             found.append(Found(cause, 75))
@@ -231,9 +232,9 @@ def path_hops(run: RunView) -> list[Found]:
         first = run.get(traces[0])
         cause = run.cause(
             f"An extra hop is in the path to {run.target} ({ports}): {between} before the "
-            "target; on Azure it is one hop away (an appliance or a wrong route).",
-            (first.fix if first else None)
-            or "Remove the route or UDR that sends the platform address there.",
+            f"target; on Azure it is one hop away ({advice.NO_UDR}): the guest sends it "
+            f"there ({advice.GUEST_DIVERSION}).",
+            (first.fix if first else None) or f"{advice.guest_route_fix(run.target)}.",
             [*traces, *failing],
         )
         found.append(Found(cause, 75 if failing else 45))
@@ -259,23 +260,19 @@ def upstream(run: RunView) -> list[Found]:
         if outcome == "timeout":
             summary = (
                 f"{run.ports_text(probes)} {verb(probes, outcome)} and no local rule counted "
-                f"the packets: they are dropped after leaving the VM (an appliance or firewall "
-                f"in the path, a route to it, or a block on the host side)."
+                f"the packets: they leave the VM and get no answer. "
+                f"{sentence(advice.beyond_the_guest(' and '.join(run.port(p) for p in probes)))}."
             )
-            fix = (
-                f"Check where {target} is routed (`ip route get {target}`; in Azure the NIC's "
-                "effective routes) and any NVA/firewall on that path; if the path is direct, "
-                "open a support case with `wirecheck bundle`."
-            )
+            fix = f"{advice.guest_route_fix(target)}; {advice.SUPPORT_CASE}."
         elif outcome == "refused":
             summary = (
                 f"{run.ports_text(probes)} {verb(probes, outcome)}: something answers with a "
-                "reset or port-unreachable instead of the platform (a REJECT rule or an "
-                "appliance in the path)."
+                "reset or port-unreachable instead of the platform (a REJECT rule, or a proxy "
+                "or appliance the guest routes through)."
             )
             fix = (
                 f"Find what rejects it: {advice.find_rule(target)}, "
-                "then the appliance or firewall in the path (the trace rows)."
+                "then what the guest routes through (the trace rows)."
             )
         else:
             summary = (
@@ -306,7 +303,7 @@ def dns_transport(run: RunView) -> list[Found]:
         )
         fix = (
             f"Allow UDP and TCP 53 to {target}: look for a rule ({advice.find_rule(53)}), "
-            "a DNS proxy or an appliance in the path."
+            f"a DNS proxy or appliance the guest routes through, then {advice.nsg_rule('dns')}."
         )
     else:
         (probe,) = unexplained
@@ -320,7 +317,7 @@ def dns_transport(run: RunView) -> list[Found]:
         )
         fix = (
             f"Allow {transport} port 53 to {target}: {advice.find_rule(target, repr('dport 53'))} "
-            "name the rule; then an NSG or appliance."
+            f"name the rule; then {advice.nsg_rule('dns')}."
         )
     return [Found(run.cause(summary, fix, [*unexplained, *reverse]), 65)]
 
