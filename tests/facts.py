@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tests.conftest import fixture_text
 from wirecheck.checks.base import ProbeFacts
 from wirecheck.checks.dns import DnsFacts, PtrLookup, ReverseFacts
 from wirecheck.checks.egress.judge import EgressFacts, Observation
@@ -20,7 +21,9 @@ from wirecheck.checks.wire import WireFacts
 from wirecheck.model import PLATFORM_ADDRESS, CheckResult, Facts, Status
 from wirecheck.net.errors import NetOutcome
 from wirecheck.net.traceroute.hops import Hop, HopKind, ProbeCell
+from wirecheck.platform.firewall.agent_rules import review
 from wirecheck.platform.firewall.model import Rule
+from wirecheck.platform.firewall.parsers import parse_iptables_save
 from wirecheck.platform.imds import ImdsNic
 from wirecheck.platform.leases import LeaseScan
 from wirecheck.platform.routes import Route
@@ -115,6 +118,26 @@ def counted_rule(
 def firewall(*counted: CountedRule, agent_firewall: str | None = None) -> FirewallFacts:
     return FirewallFacts(
         ("iptables-save -c",), counted_before=True, agent_firewall=agent_firewall, counted=counted
+    )
+
+
+def agent_firewall_as_root(recorded: str, probes: Sequence[str]) -> FirewallFacts:
+    """The firewall's facts when the guest agent's rules `recorded` (an iptables-save -c
+    fixture) counted from zero while `probes` failed, running as root."""
+    rules = parse_iptables_save(fixture_text(recorded))
+    found = review(rules, WS, None, {r.key: 0 for r in rules if r.packets is not None})
+    counted = tuple(
+        CountedRule(r, r.packets or 0, tuple(probes), True)
+        for r in rules
+        if r.blocking and not r.policy and r.packets
+    )
+    return FirewallFacts(
+        ("iptables-save -c",),
+        counted_before=True,
+        agent_firewall="iptables security/OUTPUT",
+        counted=counted,
+        root=True,
+        agent_review=found,
     )
 
 

@@ -50,6 +50,23 @@ def test_non_root_behind_the_agent_firewall() -> None:
     assert outcome.fix == "Run as root: `sudo wirecheck`."
 
 
+def test_root_inside_a_user_namespace_is_not_root_to_the_agents_firewall() -> None:
+    # `setpriv --reuid=65534 unshare --user --map-root-user`: uid 0 here, 65534 outside.
+    machine = FakeMachine(
+        root=True,
+        files={
+            "/proc/self/uid_map": "         0      65534          1\n",
+            "/etc/waagent.conf": "OS.EnableFirewall=y\n",
+        },
+    )
+    outcome = run_privileges(context(machine, planned=["tcp-80"]), lambda: "root")
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["user"] == "root inside a user namespace"
+    assert outcome.evidence["user_namespace"].startswith("uid 0 here is uid 65534 outside")
+    assert "TCP 80/32526 timeouts are expected" in outcome.finding
+    assert outcome.fix and "outside the user namespace" in outcome.fix
+
+
 def test_trace_rows_are_degraded_only_where_the_guest_proxy_agent_is() -> None:
     status = "/var/log/azure-proxy-agent/status.json"
     with_agent = FakeMachine(root=False, files={status: "{}"})

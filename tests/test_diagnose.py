@@ -131,6 +131,48 @@ CASES = [
         f"Remove it: `iptables -t filter -D OUTPUT -d {WS}/32",
     ),
     Case(
+        "the agent's DROP ahead of its uid-0 ACCEPT, as root",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "wire-versions": WIRE_TIMEOUT,
+            "trace-80": no_answer("trace-80", 80),
+            "firewall": _row(
+                "firewall",
+                FAIL,
+                "running as root, the guest agent's own rule counted 7 packet(s)",
+                facts.agent_firewall_as_root(
+                    "iptables-save-security-drop-before-uid0.txt", ["tcp-80", "tcp-32526"]
+                ),
+            ),
+        },
+        "TCP 80 times out, TCP 32526 times out: running as root, the guest agent's own "
+        "firewall drops root's packets: its DROP counted 7 packet(s) during the probes and no "
+        "uid-0 ACCEPT ahead of it let them through: the DROP comes before the TCP 53 ACCEPT; the "
+        "DROP comes before the uid-0 ACCEPT.",
+        ("tcp-80", "tcp-32526", "trace-80", "wire-versions", "firewall"),
+        "then `systemctl restart walinuxagent`",
+    ),
+    Case(
+        "the agent's DROP without its uid-0 ACCEPT, as root",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "firewall": _row(
+                "firewall",
+                FAIL,
+                "running as root",
+                facts.agent_firewall_as_root(
+                    "iptables-save-security-drop-without-uid0.txt", ["tcp-80"]
+                ),
+            ),
+        },
+        "TCP 80 times out: running as root, the guest agent's own firewall drops root's "
+        "packets: its DROP counted 7 packet(s) during the probes and no uid-0 ACCEPT ahead of it "
+        "let them through: the uid-0 ACCEPT is missing.",
+        ("tcp-80", "firewall"),
+        "Delete the agent's rules, every copy:",
+    ),
+    Case(
         "upstream blackhole",
         {
             "tcp-80": timeout("tcp-80", 80),
@@ -399,6 +441,18 @@ def test_non_root_without_the_agent_config_is_recognised_by_its_signature() -> N
         "TCP 80 and 32526 time out because you are not root: most likely the guest agent's"
     )
     assert any(e.startswith("dns-tcp: ok: TCP to the same address works") for e in first.evidence)
+
+
+def test_root_inside_a_user_namespace_is_told_to_leave_it() -> None:
+    inside = dataclasses.replace(
+        facts.privileges(False, "root inside a user namespace", "enabled"),
+        user_namespace="uid 0 here is uid 65534 outside this user namespace",
+    )
+    rows = {**NON_ROOT, "privileges": _row("privileges", WARN, "not root", inside)}
+    first = run(**rows)[0]
+    assert first.summary.startswith("TCP 80 and 32526 time out because you are not root")
+    assert "outside the user namespace" in first.fix
+    assert "privileges: uid 0 here is uid 65534 outside this user namespace" in first.evidence
 
 
 def test_non_root_with_the_agent_firewall_off_is_not_blamed_on_root() -> None:

@@ -11,6 +11,10 @@ def find_rule(*words: object) -> str:
 
 
 RUN_AS_ROOT = "Run as root: `sudo wirecheck`."
+RUN_AS_REAL_ROOT = (
+    "Run as root outside the user namespace (on the VM itself, not in a rootless container "
+    "or under `unshare --user`): `sudo wirecheck`."
+)
 
 
 def agent_firewall_drops_non_root(target: str) -> str:

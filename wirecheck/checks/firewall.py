@@ -16,6 +16,7 @@ from typing import Any
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.checks.catalogue import load_all
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
+from wirecheck.platform.firewall.agent_rules import AgentReview, review
 from wirecheck.platform.firewall.assess import (
     agent_firewall,
     counter_increase,
@@ -27,6 +28,7 @@ from wirecheck.platform.firewall.assess import (
 )
 from wirecheck.platform.firewall.model import Rule, Snapshot
 from wirecheck.platform.firewall.reader import read_snapshot
+from wirecheck.platform.userns import root_outside
 from wirecheck.platform.windows import parse_firewall_rules
 
 # Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
@@ -121,6 +123,18 @@ class FirewallFacts(Facts):
     rules: tuple[RuleSeen, ...] = ()
     counted: tuple[CountedRule, ...] = ()  # foreign rules first, then the agent's
     suspects: tuple[SuspectRule, ...] = ()  # only when no rule was counted
+    # Whether the probes ran as uid 0 to the kernel (None: not known, e.g. Windows); a root
+    # inside a user namespace is not, and says so in `root_note`.
+    root: bool | None = None
+    root_note: str = ""
+    agent_review: AgentReview | None = None  # the guest agent's rules against its version's
+
+    @property
+    def agent_dropped_root(self) -> bool:
+        """As root, the agent's DROP counted while probes it matches failed, and no uid-0
+        ACCEPT ahead of it did: the agent's own firewall dropped root's traffic."""
+        review = self.agent_review
+        return bool(self.root and self.agent_counted and review is not None and review.dropped_root)
 
     @property
     def culprits(self) -> tuple[CountedRule, ...]:
@@ -140,6 +154,12 @@ class FirewallFacts(Facts):
             else "after the probes only (no snapshot before them): rules are not tied to probes",
             "agent_firewall": self.agent_firewall,
         }
+        if self.root is not None:
+            evidence["probes_ran_as"] = "root" if self.root else "not root"
+        if self.root_note:
+            evidence["user_namespace"] = self.root_note
+        if self.agent_review is not None:
+            evidence["agent_rules"] = self.agent_review.to_dict()
         if self.notes:
             evidence["notes"] = list(self.notes)
         evidence["rules"] = [r.to_dict() for r in self.rules[:MAX_RULES_SHOWN]]
@@ -176,7 +196,28 @@ def run_firewall(ctx: CheckContext) -> Outcome:
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
     earlier = before if isinstance(before, Snapshot) and before.readable else None
     traffic = flows(load_all(), ctx.config)
-    return assess(earlier, after, traffic, failed, set(results), ctx.config.target)
+    root, note = root_outside(ctx.system) if ctx.system.is_root() else (False, "")
+    return assess(
+        earlier,
+        after,
+        traffic,
+        failed,
+        set(results),
+        ctx.config.target,
+        root=root,
+        root_note=note,
+        agent_version=_agent_version(ctx),
+    )
+
+
+def _agent_version(ctx: CheckContext) -> str | None:
+    """The guest agent's version, if its row is already done (it finishes within seconds;
+    the firewall check runs until the probes are done): which rule set it installs."""
+    from wirecheck.checks.guest_agent import LinuxAgentFacts
+
+    result = ctx.board.get("guest-agent")
+    facts = result.facts_as(LinuxAgentFacts) if result else None
+    return facts.agent_version if facts else None
 
 
 def _windows(ctx: CheckContext) -> Outcome:
@@ -214,8 +255,15 @@ def assess(
     failed: set[str],
     ran: set[str],
     target: str,
+    *,
+    root: bool | None = None,
+    root_note: str = "",
+    agent_version: str | None = None,
 ) -> Outcome:
-    """The verdict from two snapshots and the probes' results. Pure."""
+    """The verdict from two snapshots and the probes' results. Pure.
+
+    `root`: whether the probes ran as uid 0 to the kernel (the guest agent's rules let
+    only uid 0 through); `agent_version`: which rule set the agent installs."""
     if not after.readable:
         return Outcome(
             Status.SKIP,
@@ -227,6 +275,7 @@ def assess(
     found = _sort_rules(after, before is not None, rose, traffic, failed, ran, target)
     culprits = [c for c in found.counted if not c.agent]
     agent_counted = [c for c in found.counted if c.agent]
+    earlier = {r.key: r.packets for r in before.rules if r.packets is not None} if before else None
     facts = FirewallFacts(
         after.sources,
         after.notes,
@@ -235,6 +284,9 @@ def assess(
         rules=tuple(found.seen),
         counted=tuple(culprits + agent_counted),
         suspects=() if culprits else tuple(found.suspects),
+        root=root,
+        root_note=root_note,
+        agent_review=review(after.rules, target, agent_version, earlier),
     )
     if culprits:
         first = culprits[0]
@@ -246,6 +298,17 @@ def assess(
             f"probes while {', '.join(first.probes)} failed{others}",
             facts,
             fix=_remove_fix(first.rule),
+        )
+    if facts.agent_dropped_root and facts.agent_review is not None:
+        first = agent_counted[0]
+        agent = facts.agent_review
+        return Outcome(
+            Status.FAIL,
+            f"running as root, the guest agent's own rule `{first.rule.text}` "
+            f"({agent.where}) counted {first.packets} packet(s) while "
+            f"{', '.join(first.probes)} failed: {agent.why()}",
+            facts,
+            fix=agent.fix(),
         )
     if found.suspects:
         rule, hit = found.suspects[0].rule, found.suspects[0].probes
@@ -269,7 +332,13 @@ def assess(
             fix=_remove_fix(rule),
         )
     agent_rules = facts.agent_firewall
-    if agent_counted:
+    if agent_counted and root:
+        first = agent_counted[0]
+        finding = (
+            f"the guest agent's own rule counted {first.packets} packet(s) during the probes, "
+            "but its uid-0 ACCEPT let root's through: other users' connections"
+        )
+    elif agent_counted:
         first = agent_counted[0]
         finding = (
             f"the guest agent's own rule dropped {first.packets} packet(s) of "
@@ -391,14 +460,22 @@ direct rules; on Windows, Windows Firewall rules. The counters are read before t
 probe and again after the probes, so a blocking rule that counted packets while a probe
 failed is named, with the command that removes it.
 The guest agent's own rules (security/OUTPUT: accept TCP 53, accept uid 0, drop NEW and
-INVALID; or the nftables table `walinuxagent`) are recognised and expected.
+INVALID; or the nftables table `walinuxagent`; or firewalld passthroughs) are recognised,
+listed in order with their counters and compared with the set the installed agent version
+puts in. For a non-root user their DROP is expected; running as root (uid 0 outside any user
+namespace), a DROP of theirs that counted the failing probes' packets is not: the finding
+says what is wrong (the DROP before the uid-0 ACCEPT, a missing or duplicated rule, a
+leftover of an old agent).
 - ok: no rule touches the target, only the agent's rules do, or none blocked a probe.
 - warn: a blocking rule matches the target or a probed port but has no counter to prove
   it dropped a probe (or its probe did not run).
 - fail: a blocking rule counted packets during the probes while the probe it matches
-  failed (Windows: an enabled block rule matches a failed probe).
+  failed (Windows: an enabled block rule matches a failed probe); or, as root, the guest
+  agent's own DROP did.
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
-Fix: remove the rule (the command is in the fix line) and from where it is restored at boot.""",
+Fix: remove the rule (the command is in the fix line) and from where it is restored at boot;
+for the agent's own rules, delete them all and restart the agent, which adds them again in
+order.""",
     facts=FirewallFacts,
     context=True,
     without_root=(

@@ -50,11 +50,13 @@ def non_root_agent_firewall(run: RunView) -> list[Found]:
             "firewall allows"
         )
     how = "" if known else "most likely "
+    if privileges.user_namespace:
+        proof.append(f"privileges: {privileges.user_namespace}")
     cause = run.cause(
         f"{run.ports_text(timeouts)} {verb(timeouts, 'timeout')} because you are not root: "
         f"{how}the guest agent's firewall drops TCP to {run.target} from non-root users. This "
         "is expected and says nothing about the network.",
-        advice.RUN_AS_ROOT,
+        advice.RUN_AS_REAL_ROOT if privileges.user_namespace else advice.RUN_AS_ROOT,
         [*timeouts, *run.follow_ons(timeouts), "privileges"],
         proof,
     )
@@ -83,6 +85,33 @@ def counted_local_rules(run: RunView) -> list[Found]:
         )
         found.append(Found(cause, 95))
     return found
+
+
+def agent_firewall_as_root(run: RunView) -> list[Found]:
+    """Running as root, the guest agent's own DROP counted the failing probes' packets: its
+    rules are out of order, incomplete, or do not take this process for uid 0."""
+    firewall = run.facts("firewall", FirewallFacts)
+    review = firewall.agent_review if firewall else None
+    if firewall is None or review is None or not firewall.agent_dropped_root:
+        return []
+    probes = list(dict.fromkeys(p for c in firewall.agent_counted for p in c.probes if run.open(p)))
+    if not probes:
+        return []
+    connects = [p for p in probes if p in run.probes("connect")]
+    failing = ", ".join(run.probe_text(p) for p in probes if run.named(p))
+    order = "; ".join(
+        f"{i}. `{r.rule.text}` ({r.delta if r.delta is not None else '?'} during the probes)"
+        for i, r in enumerate(review.rules, 1)
+    )
+    cause = run.cause(
+        f"{failing or ', '.join(probes) + ' fail'}: running as root, the guest agent's own "
+        f"firewall drops root's packets: its DROP counted {review.drop_counted} packet(s) during "
+        f"the probes and no uid-0 ACCEPT ahead of it let them through: {review.why()}.",
+        review.fix(),
+        [*probes, *run.follow_ons(connects), "firewall"],
+        [f"firewall: {review.where} in order: {order}"],
+    )
+    return [Found(cause, 97)]
 
 
 def suspect_local_rules(run: RunView) -> list[Found]:
@@ -334,6 +363,7 @@ def endpoint(run: RunView) -> list[Found]:
 
 RULES: tuple[Rule, ...] = (
     counted_local_rules,  # first: a probe a named rule counted is that rule's, root or not
+    agent_firewall_as_root,
     non_root_agent_firewall,
     suspect_local_rules,
     blocked_locally,

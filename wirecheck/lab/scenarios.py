@@ -552,6 +552,60 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
+# The guest agent's rules as found on broken VMs, wirecheck run as root: the DROP ahead of
+# the ACCEPTs (appended over a restored set, or copied with -I), or without the uid-0 ACCEPT.
+AGENT_DNS_ACCEPT, AGENT_UID0_ACCEPT, AGENT_DROP = AGENT_RULES
+AGENT_DROP_FIRST = (AGENT_DROP, AGENT_DNS_ACCEPT, AGENT_UID0_ACCEPT)
+AGENT_WITHOUT_UID0 = (AGENT_DNS_ACCEPT, AGENT_DROP)
+# What the agent's DROP catches from root when nothing lets root through first: TCP to the
+# target, port 53 too when the DROP is ahead of the DNS ACCEPT.
+_AGENT_DROPS_ROOT: Mapping[str, Expect] = {
+    "tcp-80": fail(TIMED_OUT),
+    "tcp-32526": fail(TIMED_OUT),
+    "wire-versions": WIRE_NO_CONNECT,
+    "trace-80": fail(),
+    "trace-32526": fail(),
+}
+_AGENT_ROOT_ROWS = ("tcp-80", "tcp-32526", "wire-versions", "trace-80", "trace-32526", "firewall")
+
+SCENARIOS += (
+    _scenario(
+        "agent-firewall-drop-first",
+        "The guest agent's three rules with its DROP ahead of the ACCEPTs, wirecheck run as "
+        "root: the DROP counts root's packets, the uid-0 ACCEPT none.",
+        {
+            **_AGENT_DROPS_ROOT,
+            "dns-tcp": fail(TIMED_OUT),
+            "firewall": fail("guest agent's own rule", "comes before the uid-0 ACCEPT"),
+        },
+        diagnosis=cause(
+            "running as root, the guest agent's own firewall drops root's packets",
+            "the DROP comes before the uid-0 ACCEPT",
+            "systemctl restart walinuxagent",
+            checks=(*_AGENT_ROOT_ROWS, "dns-tcp"),
+            absent=("after leaving the VM", "not root"),
+        ),
+        rules=AGENT_DROP_FIRST,
+    ),
+    _scenario(
+        "agent-firewall-no-uid0",
+        "The guest agent's TCP 53 ACCEPT and DROP without its uid-0 ACCEPT, wirecheck run as "
+        "root: root's TCP to 80 and 32526 is dropped, DNS passes.",
+        {
+            **_AGENT_DROPS_ROOT,
+            "firewall": fail("guest agent's own rule", "uid-0 ACCEPT is missing"),
+        },
+        diagnosis=cause(
+            "running as root, the guest agent's own firewall drops root's packets",
+            "the uid-0 ACCEPT is missing",
+            "Delete the agent's rules",
+            checks=_AGENT_ROOT_ROWS,
+            absent=("after leaving the VM",),
+        ),
+        rules=AGENT_WITHOUT_UID0,
+    ),
+)
+
 BY_NAME: Mapping[str, Scenario] = {s.name: s for s in SCENARIOS}
 
 
