@@ -10,6 +10,7 @@ from wirecheck.checks.base import ProbeFacts
 from wirecheck.checks.dns import DnsFacts, PtrLookup, ReverseFacts
 from wirecheck.checks.egress.judge import EgressFacts, Observation
 from wirecheck.checks.egress.primary_nic import PrimaryChoice
+from wirecheck.checks.egress.source import SourceSeen, judge_source, primary_ip
 from wirecheck.checks.endpoint import EndpointFacts
 from wirecheck.checks.fetch import Fetch
 from wirecheck.checks.firewall import CountedRule, FirewallFacts
@@ -25,8 +26,8 @@ from wirecheck.platform.firewall.agent_rules import review
 from wirecheck.platform.firewall.model import Rule
 from wirecheck.platform.firewall.parsers import parse_iptables_save
 from wirecheck.platform.imds import ImdsNic
-from wirecheck.platform.leases import LeaseScan
-from wirecheck.platform.routes import Route
+from wirecheck.platform.leases import Lease, LeaseScan
+from wirecheck.platform.routes import Nic, Route
 
 WS = PLATFORM_ADDRESS
 
@@ -92,6 +93,27 @@ def egress(primary: str, leaves: str, faults: Sequence[str] = ()) -> EgressFacts
         PrimaryChoice(primary, ()),
         observations=(Observation("kernel route", leaves),),
         faults=routes if faults else None,
+    )
+
+
+def egress_wrong_source(primary: str = "10.1.0.4", source: str = "10.1.0.5") -> EgressFacts:
+    """egress-nic judged: packets to the target leave eth0 with `source`, not `primary`."""
+    nic = Nic("eth0", "000D3A4B5C6D", (source, primary))
+    route = Route(f"{WS}/32", "eth0", "10.1.0.1", 100)
+    seen = (SourceSeen(WS, "kernel route", "eth0", source),)
+    lease = Lease("eth0", primary, WS, None, (), (), None, "lease")
+    found = primary_ip("eth0", (nic,), None, {}, (lease,))
+    problem = judge_source(found, "eth0", seen, (nic,), (route,), (), False)
+    return EgressFacts(
+        WS,
+        False,
+        PrimaryChoice("eth0", ()),
+        routes=(route,),
+        observations=(Observation("kernel route", "eth0", source),),
+        nics=(nic,),
+        primary_ip=found,
+        sources=seen,
+        source_problem=problem,
     )
 
 

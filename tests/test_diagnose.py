@@ -173,6 +173,33 @@ CASES = [
         "Delete the agent's rules, every copy:",
     ),
     Case(
+        "a secondary address as the source",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "wire-versions": WIRE_TIMEOUT,
+            "trace-80": no_answer("trace-80", 80),
+            "dns-udp": dns_down("udp"),
+            "dns-tcp": dns_down("tcp"),
+            "egress-nic": _row("egress-nic", FAIL, "source 10.1.0.5", facts.egress_wrong_source()),
+            "imds": _row("imds", WARN, "IMDS is not reachable", facts.imds("timeout")),
+        },
+        f"Packets to {WS} leave eth0 with source 10.1.0.5, not the primary NIC's primary "
+        "private IP 10.1.0.4; that is why TCP 80 and 32526 time out and DNS fails and IMDS does "
+        "not answer: the platform answers only traffic from the primary NIC's primary private IP.",
+        (
+            "egress-nic",
+            "tcp-80",
+            "tcp-32526",
+            "trace-80",
+            "wire-versions",
+            "dns-udp",
+            "dns-tcp",
+            "imds",
+        ),
+        f"`ip route replace {WS}/32 via 10.1.0.1 dev eth0 src 10.1.0.4`",
+    ),
+    Case(
         "upstream blackhole",
         {
             "tcp-80": timeout("tcp-80", 80),

@@ -14,6 +14,7 @@ from wirecheck import advice
 from wirecheck.checks.egress.judge import EgressFacts
 from wirecheck.checks.endpoint import EndpointFacts
 from wirecheck.checks.firewall import FirewallFacts
+from wirecheck.checks.imds import ImdsFacts
 from wirecheck.checks.privileges import PrivilegesFacts
 from wirecheck.checks.trace import TraceFacts
 from wirecheck.checks.wire import WireFacts
@@ -150,9 +151,50 @@ def blocked_locally(run: RunView) -> list[Found]:
     return [Found(cause, 90)]
 
 
+def wrong_source(run: RunView) -> list[Found]:
+    """Packets leave the primary NIC with a secondary address: the platform ignores them."""
+    egress = run.facts("egress-nic", EgressFacts)
+    problem = egress.source_problem if egress else None
+    if egress is None or problem is None or not run.open("egress-nic"):
+        return []
+    lost = ["timeout", "unreachable", "refused"]
+    affected = run.failing("connect", lost)
+    dns = run.failing("dns", lost)
+    reverse = [p for p in run.probes("ptr") if dns and run.open(p) and run.failed(p)]
+    imds = run.facts("imds", ImdsFacts)
+    imds_lost = imds is not None and run.open("imds") and imds.fetch.outcome.value in lost
+    consequence = []
+    if affected:
+        consequence.append(
+            f"{run.ports_text(affected)} {verb(affected, run.outcome(affected[0]) or '')}"
+        )
+    if dns:
+        consequence.append("DNS fails" if len(dns) > 1 else run.probe_text(dns[0]))
+    if imds_lost:
+        consequence.append("IMDS does not answer")
+    why = f"; that is why {' and '.join(consequence)}" if consequence else ""
+    destinations = ", ".join(dict.fromkeys(s.destination for s in problem.wrong))
+    cause = run.cause(
+        f"Packets to {destinations} leave {egress.choice.interface} with source "
+        f"{problem.address}, not the primary NIC's primary private IP {problem.primary.address}"
+        f"{why}: {advice.PRIMARY_IP_ONLY}.",
+        problem.fix,
+        [
+            "egress-nic",
+            *affected,
+            *run.follow_ons(affected),
+            *dns,
+            *reverse,
+            *(["imds"] if imds_lost else []),
+        ],
+        [f"why {problem.address}: {problem.why}", f"primary IP by {problem.primary.detail}"],
+    )
+    return [Found(cause, 86)]
+
+
 def wrong_nic(run: RunView) -> list[Found]:
     row = run.get("egress-nic")
-    if row is None or row.status not in (Status.FAIL, Status.WARN):
+    if row is None or row.status not in (Status.FAIL, Status.WARN) or not run.open("egress-nic"):
         return []
     if row.status is Status.WARN:
         cause = run.cause(
@@ -367,6 +409,7 @@ RULES: tuple[Rule, ...] = (
     non_root_agent_firewall,
     suspect_local_rules,
     blocked_locally,
+    wrong_source,
     wrong_nic,
     wireserver_errors,
     path_hops,

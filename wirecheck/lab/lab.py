@@ -137,7 +137,7 @@ class Lab:
         records = names.state_dir / "dns-records.json"
         records.write_text(json.dumps(topology.dns_records(hostname, scenario.ptr)), "utf-8")
         network = names.state_dir / "imds-network.json"
-        network.write_text(json.dumps(topology.imds_network()), "utf-8")
+        network.write_text(json.dumps(topology.imds_network(scenario.second_ip_first)), "utf-8")
         started = {
             "wireserver": self._start(
                 "wireserver",

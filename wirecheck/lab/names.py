@@ -25,6 +25,8 @@ _LAB_NAME = re.compile(r"[a-z0-9]{1,10}")
 VM_PRIMARY_IP, PRIMARY_GATEWAY, PRIMARY_SUBNET = "10.1.0.4", "10.1.0.1", "10.1.0.0/24"
 VM_SECONDARY_IP, SECONDARY_GATEWAY, SECONDARY_SUBNET = "10.1.1.5", "10.1.1.1", "10.1.1.0/24"
 PREFIX_LEN = 24
+# A second private IP of the primary NIC (an IP configuration Azure lists after the primary).
+VM_PRIMARY_SECOND_IP = "10.1.0.5"
 # Azure's MAC prefix; the same MACs and private IPs as tests/fixtures/imds-network.json.
 VM_PRIMARY_MAC, VM_SECONDARY_MAC = "00:0d:3a:4b:5c:6d", "00:0d:3a:4b:5c:7e"
 VM_PUBLIC_IP = "203.0.113.10"  # documentation range: it only appears in the IMDS answer

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
-from wirecheck.lab.names import PRIMARY_GATEWAY, SECONDARY_GATEWAY
+from wirecheck.lab.names import (
+    PRIMARY_GATEWAY,
+    SECONDARY_GATEWAY,
+    VM_PRIMARY_IP,
+    VM_PRIMARY_SECOND_IP,
+)
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.strenum import StrEnum
 
@@ -270,6 +275,9 @@ class Scenario:
     run_as_uid: int | None = None  # None: root
     etc_files: Mapping[str, str] = field(default_factory=dict)  # extra files in the VM's /etc
     lease_endpoint: str = PLATFORM_ADDRESS  # option 245 in eth0's DHCP lease
+    # eth0's second private IP configured before its primary one (a static address applied
+    # before the DHCP lease): the kernel then takes it as eth0's first address.
+    second_ip_first: bool = False
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -603,6 +611,47 @@ SCENARIOS += (
             absent=("after leaving the VM",),
         ),
         rules=AGENT_WITHOUT_UID0,
+    ),
+)
+
+# The platform answers only the primary NIC's primary private IP.
+_ONLY_PRIMARY_IP = tuple(
+    Rule(
+        Where.HOST,
+        "filter",
+        "INPUT",
+        ("-d", f"{a}/32", "!", "-s", f"{VM_PRIMARY_IP}/32", "-j", "DROP"),
+    )
+    for a in (PLATFORM_ADDRESS, IMDS_ADDRESS)
+)
+
+SCENARIOS += (
+    _scenario(
+        "source-second-ip",
+        f"eth0's second private IP {VM_PRIMARY_SECOND_IP} was configured before its primary "
+        f"{VM_PRIMARY_IP}, and the platform routes have no `src`: packets to the platform "
+        "leave with the second IP, which the platform ignores.",
+        {
+            "tcp-80": fail(TIMED_OUT),
+            "tcp-32526": fail(TIMED_OUT),
+            "wire-versions": WIRE_NO_CONNECT,
+            "dns-udp": fail(TIMED_OUT),
+            "dns-tcp": fail(TIMED_OUT),
+            "dns-reverse": fail("no resolver answered"),
+            "trace-80": fail(),
+            "trace-32526": fail(),
+            "egress-nic": fail(f"source {VM_PRIMARY_SECOND_IP}", VM_PRIMARY_IP),
+            "imds": warn("not reachable"),
+        },
+        diagnosis=cause(
+            f"leave eth0 with source {VM_PRIMARY_SECOND_IP}",
+            f"not the primary NIC's primary private IP {VM_PRIMARY_IP}",
+            f"src {VM_PRIMARY_IP}",
+            checks=("egress-nic", *PROBES, "imds"),
+            absent=("after leaving the VM",),
+        ),
+        rules=_ONLY_PRIMARY_IP,
+        second_ip_first=True,
     ),
 )
 

@@ -35,6 +35,7 @@ from wirecheck.lab.names import (
     TRANSIT_PREFIX_LEN,
     VM_PRIMARY_IP,
     VM_PRIMARY_MAC,
+    VM_PRIMARY_SECOND_IP,
     VM_PUBLIC_IP,
     VM_SECONDARY_IP,
     VM_SECONDARY_MAC,
@@ -106,6 +107,8 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     veth(vm, "eth1", host, "vm-eth1", VM_SECONDARY_MAC)
     if scenario.appliance:
         veth(app, "to-host", host, "to-app")
+    if scenario.second_ip_first:
+        addr(vm, f"{VM_PRIMARY_SECOND_IP}/{PREFIX_LEN}", "eth0")
     addr(vm, f"{VM_PRIMARY_IP}/{PREFIX_LEN}", "eth0")
     addr(vm, f"{VM_SECONDARY_IP}/{PREFIX_LEN}", "eth1")
     addr(gateway_ns, f"{PRIMARY_GATEWAY}/{PREFIX_LEN}", "vm-eth0")
@@ -225,14 +228,17 @@ def _reverse_name(ipv4: str) -> str:
     return ".".join(reversed(ipv4.split("."))) + ".in-addr.arpa."
 
 
-def imds_network() -> dict[str, Any]:
-    """IMDS `/metadata/instance/network` for the lab VM (format of imds-network.json)."""
+def imds_network(second_ip: bool = False) -> dict[str, Any]:
+    """IMDS `/metadata/instance/network` for the lab VM (format of imds-network.json);
+    `second_ip`: the primary NIC has a second IP configuration, listed after the primary."""
 
-    def nic(mac: str, ip: str, public: str, subnet: str) -> dict[str, Any]:
+    def nic(mac: str, ip: str, public: str, subnet: str, *more: str) -> dict[str, Any]:
         network, prefix = subnet.split("/")
+        addresses = [{"privateIpAddress": ip, "publicIpAddress": public}]
+        addresses += [{"privateIpAddress": other, "publicIpAddress": ""} for other in more]
         return {
             "ipv4": {
-                "ipAddress": [{"privateIpAddress": ip, "publicIpAddress": public}],
+                "ipAddress": addresses,
                 "subnet": [{"address": network, "prefix": prefix}],
             },
             "ipv6": {"ipAddress": []},
@@ -241,7 +247,13 @@ def imds_network() -> dict[str, Any]:
 
     return {
         "interface": [
-            nic(VM_PRIMARY_MAC, VM_PRIMARY_IP, VM_PUBLIC_IP, PRIMARY_SUBNET),
+            nic(
+                VM_PRIMARY_MAC,
+                VM_PRIMARY_IP,
+                VM_PUBLIC_IP,
+                PRIMARY_SUBNET,
+                *((VM_PRIMARY_SECOND_IP,) if second_ip else ()),
+            ),
             nic(VM_SECONDARY_MAC, VM_SECONDARY_IP, "", SECONDARY_SUBNET),
         ]
     }
