@@ -74,7 +74,7 @@ def test_every_scenario_declares_its_first_cause_in_catalogue_rows() -> None:
         wrong = {c for c, e in item.expect.items() if Status.OK not in e.statuses}
         assert not item.diagnosis.checks or item.diagnosis.checks & wrong, item.name
     healthy = [s.name for s in SCENARIOS if not s.diagnosis.checks]
-    assert healthy == ["healthy", "agent-firewall-root"]
+    assert healthy == ["healthy", "agent-firewall-root", "custom-dns-forwards"]
     assert all(scenario(n).diagnosis.keywords == ("No problem found",) for n in healthy)
 
 

@@ -157,3 +157,22 @@ def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:
     for nic, expected in zip(mine["interface"], fixture["interface"]):
         assert nic["ipv4"]["subnet"] == expected["ipv4"]["subnet"]
         assert set(nic) == set(expected)
+
+
+def test_a_custom_dns_scenario_names_its_server_and_lets_it_reach_the_platform() -> None:
+    built = _plan(scenario("custom-dns-nxdomain"))
+    assert parse_resolv_conf(built.vm_etc["resolv.conf"]).nameservers == ("192.0.2.53",)
+    host = NAMES.host
+    assert ("ip", "-n", host, "addr", "add", "192.0.2.53/32", "dev", "lo") in built.commands
+    lo_accept = ("ip", "netns", "exec", host, "iptables", "-w", "-I", "INPUT", "-i", "lo")
+    assert any(argv[: len(lo_accept)] == lo_accept for argv in built.commands)
+    healthy = _plan(scenario("healthy"))
+    assert not any(argv[: len(lo_accept)] == lo_accept for argv in healthy.commands)
+
+
+def test_the_second_ip_scenario_adds_it_before_the_primary_and_lists_it_in_imds() -> None:
+    built = _plan(scenario("source-second-ip"))
+    order = [argv[5] for argv in built.commands if argv[3:5] == ("addr", "add") and "eth0" in argv]
+    assert order == ["10.1.0.5/24", "10.1.0.4/24"]
+    primary = topology.imds_network(second_ip=True)["interface"][0]["ipv4"]["ipAddress"]
+    assert [a["privateIpAddress"] for a in primary] == ["10.1.0.4", "10.1.0.5"]

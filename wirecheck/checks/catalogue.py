@@ -29,6 +29,7 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("endpoint", "endpoint"),
     ("guest-agent", "guest_agent"),
     ("imds", "imds"),
+    ("resolver", "resolver"),
 )
 IDS: tuple[str, ...] = tuple(check_id for check_id, _ in CATALOGUE)
 _MODULES = dict(CATALOGUE)

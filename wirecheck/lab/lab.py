@@ -27,9 +27,9 @@ from typing import Any
 
 from wirecheck.lab import topology
 from wirecheck.lab.errors import LabError
-from wirecheck.lab.names import NETNS_ETC, PLATFORM_ADDRESSES, LabNames
+from wirecheck.lab.names import CUSTOM_DNS_IP, NETNS_ETC, PLATFORM_ADDRESSES, LabNames
 from wirecheck.lab.preflight import require_tool
-from wirecheck.lab.scenarios import Scenario
+from wirecheck.lab.scenarios import CustomDns, Scenario
 from wirecheck.model import PLATFORM_ADDRESS
 from wirecheck.system import CommandResult, run_command
 
@@ -38,7 +38,7 @@ COMMAND_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 15.0
 STOP_GRACE_S = 2.0
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
-_SIMULATORS = ("wireserver", "dns")
+_SIMULATORS = ("wireserver", "dns", "custom-dns")
 
 
 def package_root() -> Path:
@@ -154,6 +154,12 @@ class Lab:
                 ["--address", PLATFORM_ADDRESS, "--records-file", str(records)],
             ),
         }
+        if scenario.custom_dns is not None:
+            started["custom-dns"] = self._start(
+                "custom-dns",
+                "wirecheck.lab.dnsserver",
+                _custom_dns_args(scenario.custom_dns, names),
+            )
         pids = {label: self._wait_ready(label, proc) for label, proc in started.items()}
         state = {
             "lab": names.lab,
@@ -277,6 +283,17 @@ class Lab:
             reason = (done.error or done.stderr).strip() or f"exit code {done.returncode}"
             raise LabError(f"lab step `{shlex.join(argv)}` failed: {reason}")
         return done
+
+
+def _custom_dns_args(mode: CustomDns, names: LabNames) -> list[str]:
+    """A custom DNS server: one that knows no name (an empty zone: NXDOMAIN for all), or
+    one that forwards every question to the platform resolver."""
+    empty = names.state_dir / "custom-dns-records.json"
+    empty.write_text(json.dumps({"a": {}, "ptr": {}}), "utf-8")
+    args = ["--address", CUSTOM_DNS_IP, "--records-file", str(empty)]
+    if mode is CustomDns.FORWARD:
+        args += ["--forward-to", PLATFORM_ADDRESS]
+    return args
 
 
 def _write_layer(root: Path, files: Mapping[str, str], hidden: Sequence[str] = ()) -> None:

@@ -34,6 +34,8 @@ PRIMARY_METRIC, SECONDARY_METRIC = 100, 200
 # The appliance sits between eth0's gateway and the host on this transit link.
 APPLIANCE_IP, HOST_TRANSIT_IP, TRANSIT_PREFIX_LEN = "10.2.0.1", "10.2.0.2", 30
 DNS_SUFFIX = "lab.wirecheck.internal.cloudapp.net"
+# A custom DNS server the VM may be set up with (documentation range), in the host namespace.
+CUSTOM_DNS_IP = "192.0.2.53"
 PLATFORM_ADDRESSES = (PLATFORM_ADDRESS, IMDS_ADDRESS)
 
 

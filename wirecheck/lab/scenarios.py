@@ -17,6 +17,7 @@ from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
 from wirecheck.lab.names import (
+    CUSTOM_DNS_IP,
     PRIMARY_GATEWAY,
     SECONDARY_GATEWAY,
     VM_PRIMARY_IP,
@@ -45,6 +46,13 @@ class WireMode(StrEnum):
     GARBAGE = "garbage"  # bytes that are not HTTP at all
     SLOW = "slow"  # headers at once, then the body a byte at a time, for minutes
     HUGE = "huge"  # a multi-megabyte body
+
+
+class CustomDns(StrEnum):
+    """A custom DNS server the VM's resolv.conf names instead of the platform resolver."""
+
+    NXDOMAIN = "nxdomain"  # knows nothing, forwards nowhere: NXDOMAIN for every name
+    FORWARD = "forward"  # forwards every question to the platform resolver
 
 
 class Where(StrEnum):
@@ -206,6 +214,7 @@ HEALTHY: Mapping[str, Expect] = {
     "endpoint": ok(),
     "guest-agent": AGENT_ABSENT,
     "imds": ok(),
+    "resolver": ok("platform resolver"),
 }
 
 TIMED_OUT = "timed out"
@@ -278,6 +287,7 @@ class Scenario:
     # eth0's second private IP configured before its primary one (a static address applied
     # before the DHCP lease): the kernel then takes it as eth0's first address.
     second_ip_first: bool = False
+    custom_dns: CustomDns | None = None  # the VM resolves through a custom DNS server
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -652,6 +662,30 @@ SCENARIOS += (
         ),
         rules=_ONLY_PRIMARY_IP,
         second_ip_first=True,
+    ),
+)
+
+SCENARIOS += (
+    _scenario(
+        "custom-dns-nxdomain",
+        f"The VM resolves through a custom DNS server ({CUSTOM_DNS_IP}) that does not forward "
+        f"to {PLATFORM_ADDRESS}: it answers NXDOMAIN for the VM's own Azure name.",
+        {"resolver": warn(CUSTOM_DNS_IP, "NXDOMAIN", "does not resolve the names Azure provides")},
+        diagnosis=cause(
+            f"DNS server {CUSTOM_DNS_IP}",
+            "NXDOMAIN",
+            f"forward to {PLATFORM_ADDRESS}",
+            checks=("resolver",),
+        ),
+        custom_dns=CustomDns.NXDOMAIN,
+    ),
+    _scenario(
+        "custom-dns-forwards",
+        f"The VM resolves through a custom DNS server ({CUSTOM_DNS_IP}) that forwards to "
+        f"{PLATFORM_ADDRESS}: it answers as the platform does.",
+        {"resolver": ok(CUSTOM_DNS_IP, "as the platform resolver does")},
+        diagnosis=NO_PROBLEM,
+        custom_dns=CustomDns.FORWARD,
     ),
 )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from wirecheck.lab.names import (
     APPLIANCE_IP,
+    CUSTOM_DNS_IP,
     DNS_SUFFIX,
     HOST_TRANSIT_IP,
     PLATFORM_ADDRESSES,
@@ -115,6 +116,8 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     addr(host, f"{SECONDARY_GATEWAY}/{PREFIX_LEN}", "vm-eth1")
     for address in PLATFORM_ADDRESSES:
         addr(host, f"{address}/32", "lo")
+    if scenario.custom_dns is not None:
+        addr(host, f"{CUSTOM_DNS_IP}/32", "lo")
     if scenario.appliance:
         addr(app, f"{APPLIANCE_IP}/{TRANSIT_PREFIX_LEN}", "to-host")
         addr(host, f"{HOST_TRANSIT_IP}/{TRANSIT_PREFIX_LEN}", "to-app")
@@ -151,9 +154,13 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
                 *("!", "-s", PRIMARY_SUBNET, "-j", "DROP"),
             )
         )
+    if scenario.custom_dns is not None:
+        # The custom DNS server stands for one in the VNet: it may ask the platform
+        # resolver, from the host's own loopback, ahead of the primary-subnet-only rule.
+        cmds.append(_in(host, "iptables", "-w", "-I", "INPUT", "-i", "lo", "-j", "ACCEPT"))
     for rule in scenario.rules:
         cmds.append(_in(vm if rule.where is Where.VM else host, *rule.argv()))
-    etc = vm_etc_files(hostname)
+    etc = vm_etc_files(hostname, CUSTOM_DNS_IP if scenario.custom_dns else PLATFORM_ADDRESS)
     return Plan(
         namespaces,
         tuple(cmds),
@@ -165,14 +172,16 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     )
 
 
-def vm_etc_files(hostname: str) -> dict[str, str]:
-    """The VM's resolv.conf and hosts, so tools inside it resolve through the lab only."""
+def vm_etc_files(hostname: str, nameserver: str = PLATFORM_ADDRESS) -> dict[str, str]:
+    """The VM's resolv.conf and hosts, so tools inside it resolve through the lab only.
+
+    `nameserver`: the platform resolver, as Azure's DHCP configures it, or a custom DNS
+    server set in the VM (the DHCP domain stays Azure's)."""
     fqdn = vm_fqdn(hostname)
+    which = "the platform resolver" if nameserver == PLATFORM_ADDRESS else "a custom DNS server"
     return {
         "resolv.conf": (
-            "# wirecheck lab: the platform resolver, as Azure's DHCP configures it\n"
-            f"nameserver {PLATFORM_ADDRESS}\n"
-            f"search {DNS_SUFFIX}\n"
+            f"# wirecheck lab: {which}\nnameserver {nameserver}\nsearch {DNS_SUFFIX}\n"
         ),
         "hosts": (
             "# wirecheck lab: the VM's own hosts file (the machine's is not used here)\n"
