@@ -689,6 +689,27 @@ SCENARIOS += (
     ),
 )
 
+SCENARIOS += (
+    _scenario(
+        "proxy-catches-imds",
+        f"http_proxy points at {MISSING_PROXY} and no_proxy lists {PLATFORM_ADDRESS} but not "
+        f"IMDS: SDKs and extensions that honour it would send IMDS requests to the proxy.",
+        {"proxy": warn(f"http://{IMDS_ADDRESS}/", "IMDS")},
+        diagnosis=cause(
+            f"proxy would catch http://{IMDS_ADDRESS}/",
+            MISSING_PROXY,
+            f"no_proxy=$no_proxy,{PLATFORM_ADDRESS},{IMDS_ADDRESS}",
+            checks=("proxy",),
+            absent=(f"http://{PLATFORM_ADDRESS}/",),
+        ),
+        env={
+            "http_proxy": MISSING_PROXY,
+            "https_proxy": MISSING_PROXY,
+            "no_proxy": f"localhost,127.0.0.1,{PLATFORM_ADDRESS}",
+        },
+    ),
+)
+
 BY_NAME: Mapping[str, Scenario] = {s.name: s for s in SCENARIOS}
 
 
