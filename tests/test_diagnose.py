@@ -17,6 +17,7 @@ from wirecheck.checks.firewall import FirewallFacts
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Status
 from wirecheck.net.traceroute.hops import HopKind
+from wirecheck.platform.proxy_agent import ProxyAgentRefusal
 
 OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
 PORT_RULE = f"-A OUTPUT -d {WS}/32 -p tcp -m tcp --dport 32526 -j DROP"
@@ -198,6 +199,27 @@ CASES = [
             "imds",
         ),
         f"`ip route replace {WS}/32 via 10.1.0.1 dev eth0 src 10.1.0.4`",
+    ),
+    Case(
+        "the GuestProxyAgent refuses a process it does not allow",
+        {
+            "wire-versions": _row(
+                "wire-versions",
+                FAIL,
+                "HTTP 403 from the GuestProxyAgent on this VM",
+                dataclasses.replace(
+                    facts.wire(http_status=403),
+                    proxy_agent_refusal=ProxyAgentRefusal(
+                        403, "WireServer", "WireServer Enforce -  IMDS Audit", True
+                    ),
+                ),
+            )
+        },
+        "GET ?comp=versions gets HTTP 403 from the GuestProxyAgent on this VM (WireServer "
+        "enforce): in Enforce mode it refuses WireServer to any process its allow-list (the VM's "
+        "access control profile) does not name; it never reached WireServer.",
+        ("wire-versions",),
+        "Audit mode",
     ),
     Case(
         "upstream blackhole",

@@ -86,10 +86,14 @@ def test_vm_entry_overlays_the_lab_etc_and_lease_before_the_command() -> None:
     assert argv[4:6] == ["sh", "-c"]
     entry = argv[6]
     assert 'lowerdir=$1:/etc" /etc' in entry and 'lowerdir=$2:/var/lib" /var/lib' in entry
-    assert entry.endswith('shift 2; exec "$@"')
-    assert argv[-3:] == [str(NAMES.vm_etc_layer), str(NAMES.vm_var_lib), "/bin/sh"]
+    assert 'lowerdir=$3:/var/log" /var/log' in entry
+    assert entry.endswith('shift 3; exec "$@"')
+    layers = [str(NAMES.vm_etc_layer), str(NAMES.vm_var_lib), str(NAMES.vm_var_log)]
+    assert argv[-4:] == [*layers, "/bin/sh"]
     # The layers live in the lab's state directory, never inside the directories they cover.
-    assert NAMES.vm_etc_layer.parent == NAMES.vm_var_lib.parent == NAMES.state_dir
+    assert {NAMES.vm_etc_layer.parent, NAMES.vm_var_lib.parent, NAMES.vm_var_log.parent} == {
+        NAMES.state_dir
+    }
 
 
 def test_child_env_drops_the_machines_proxies_and_adds_the_scenarios() -> None:

@@ -229,6 +229,31 @@ def wrong_nic(run: RunView) -> list[Found]:
     return [Found(cause, 85)]
 
 
+def proxy_agent_refused(run: RunView) -> list[Found]:
+    """The GuestProxyAgent on this VM answered the request itself: not WireServer's error."""
+    found = []
+    wire, imds = run.facts("wire-versions", WireFacts), run.facts("imds", ImdsFacts)
+    for check_id, service, refusal in (
+        ("wire-versions", "WireServer", wire.proxy_agent_refusal if wire else None),
+        ("imds", "IMDS", imds.proxy_agent_refusal if imds else None),
+    ):
+        row = run.get(check_id)
+        if refusal is None or row is None or not run.open(check_id):
+            continue
+        request = "GET ?comp=versions" if service == "WireServer" else "the IMDS request"
+        cause = run.cause(
+            f"{request} gets {refusal.describe()}; it never reached {service}.",
+            row.fix or refusal.fix(),
+            [check_id],
+            [
+                "the answer has an empty body, `connection: close` and no "
+                "x-ms-azure-host-authorization header: the agent's own refusal"
+            ],
+        )
+        found.append(Found(cause, 81 if service == "WireServer" else 55))
+    return found
+
+
 def wireserver_errors(run: RunView) -> list[Found]:
     row = run.get("wire-versions")
     wire = run.facts("wire-versions", WireFacts)
@@ -411,6 +436,7 @@ RULES: tuple[Rule, ...] = (
     blocked_locally,
     wrong_source,
     wrong_nic,
+    proxy_agent_refused,
     wireserver_errors,
     path_hops,
     upstream,

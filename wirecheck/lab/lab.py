@@ -134,6 +134,7 @@ class Lab:
             (names.vm_etc / file_name).write_text(text, encoding="utf-8")
         _write_layer(names.vm_etc_layer, built.vm_etc_layer, built.vm_etc_hidden)
         _write_layer(names.vm_var_lib, built.vm_var_lib, built.vm_var_lib_hidden)
+        _write_layer(names.vm_var_log, built.vm_var_log)
         records = names.state_dir / "dns-records.json"
         records.write_text(json.dumps(topology.dns_records(hostname, scenario.ptr)), "utf-8")
         network = names.state_dir / "imds-network.json"

@@ -77,6 +77,11 @@ class LabNames:
         return self.state_dir / "vm-var-lib"
 
     @property
+    def vm_var_log(self) -> Path:
+        """Files the VM sees in /var/log on top of the machine's (a scenario's status files)."""
+        return self.state_dir / "vm-var-log"
+
+    @property
     def vm_etc_layer(self) -> Path:
         """Files the VM sees in /etc on top of the machine's: its resolv.conf and hosts, and
         a scenario's own (waagent.conf). Not under /etc: overlayfs refuses a layer that

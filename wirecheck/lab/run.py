@@ -48,30 +48,34 @@ def as_user(uid: int) -> list[str]:
     ]
 
 
-ETC, VAR_LIB = "/etc", "/var/lib"
+ETC, VAR_LIB, VAR_LOG = "/etc", "/var/lib", "/var/log"
 # Runs first inside the VM namespace: `ip netns exec` gives its command a mount namespace
 # of its own (a slave of the machine's), so these read-only overlays are seen by that
 # command and its children only and vanish with them; the machine's /etc and /var/lib
 # are not touched. They add the lab's files on top of the machine's: in /etc the VM's
 # resolv.conf and hosts and a scenario's own files (waagent.conf, which `ip netns exec`
-# cannot add: it only bind-mounts over files that exist), in /var/lib the DHCP lease.
-# $1 and $2 are the lab's layers; the rest is the command.
+# cannot add: it only bind-mounts over files that exist), in /var/lib the DHCP lease, in
+# /var/log a scenario's status files. $1, $2 and $3 are the lab's layers; the rest is the
+# command.
 _ENTRY = (
     f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$1:{ETC}" {ETC} || '
     "echo \"wirecheck lab: could not lay the lab's files over /etc (overlayfs?); the VM "
     "keeps its resolv.conf and hosts but not the scenario's other files\" >&2; "
     f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$2:{VAR_LIB}" {VAR_LIB} || '
     'echo "wirecheck lab: could not add the lab DHCP lease to /var/lib (overlayfs?); '
-    'the endpoint check will not find it" >&2; shift 2; exec "$@"'
+    'the endpoint check will not find it" >&2; '
+    f'mount -t overlay wirecheck-lab -o "ro,lowerdir=$3:{VAR_LOG}" {VAR_LOG} || '
+    'echo "wirecheck lab: could not add the lab files to /var/log (overlayfs?)" >&2; '
+    'shift 3; exec "$@"'
 )
 
 
 def in_vm(names: LabNames, argv: Sequence[str]) -> list[str]:
-    """`argv` inside the VM namespace, seeing the VM's own /etc files and DHCP lease."""
+    """`argv` inside the VM namespace, seeing the VM's own /etc files, DHCP lease and logs."""
     return [
         *("ip", "netns", "exec", names.vm),
         *("sh", "-c", _ENTRY, "wirecheck-lab-vm"),
-        *(str(names.vm_etc_layer), str(names.vm_var_lib)),
+        *(str(names.vm_etc_layer), str(names.vm_var_lib), str(names.vm_var_log)),
         *argv,
     ]
 

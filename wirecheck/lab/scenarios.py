@@ -46,6 +46,7 @@ class WireMode(StrEnum):
     GARBAGE = "garbage"  # bytes that are not HTTP at all
     SLOW = "slow"  # headers at once, then the body a byte at a time, for minutes
     HUGE = "huge"  # a multi-megabyte body
+    GPA_403 = "gpa-403"  # the GuestProxyAgent's own 403, as its local listener refuses
 
 
 class CustomDns(StrEnum):
@@ -288,6 +289,7 @@ class Scenario:
     # before the DHCP lease): the kernel then takes it as eth0's first address.
     second_ip_first: bool = False
     custom_dns: CustomDns | None = None  # the VM resolves through a custom DNS server
+    var_log_files: Mapping[str, str] = field(default_factory=dict)  # extra files in /var/log
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -707,6 +709,51 @@ SCENARIOS += (
             "https_proxy": MISSING_PROXY,
             "no_proxy": f"localhost,127.0.0.1,{PLATFORM_ADDRESS}",
         },
+    ),
+)
+
+# The GuestProxyAgent's files as it ships and runs them: its configuration, and a status
+# whose secure channel state is WireServer Enforce (tests/fixtures/gpa-*.json).
+GPA_CONFIG = """\
+{
+    "logFolder": "",
+    "eventFolder": "/var/log/azure-proxy-agent/events",
+    "latchKeyFolder": "/var/lib/azure-proxy-agent/keys",
+    "monitorIntervalInSeconds": 60,
+    "pollKeyStatusIntervalInSeconds": 15,
+    "hostGAPluginSupport": 1,
+    "ebpfProgramName": "ebpf_cgroup.o",
+    "cgroupRoot": "/sys/fs/cgroup"
+}
+"""
+GPA_STATUS = (
+    '{"timestamp":"2026-10-02T09:20:00.123Z","proxyAgentStatus":{"version":"1.0.38",'
+    '"status":"SUCCESS","keyLatchStatus":{"status":"RUNNING","message":"Found key details from '
+    'local and ready to use.","states":{"secureChannelState":"WireServer Enforce -  IMDS Audit '
+    '- HostGA Enforce"}},"ebpfProgramStatus":{"status":"RUNNING","message":"Started Redirector '
+    'with eBPF maps"},"proxyListenerStatus":{"status":"RUNNING","message":"Started proxy '
+    'listener 127.0.0.1:3080, ready to accept request"},"proxyConnectionsCount":412},'
+    '"proxyConnectionSummary":[],"failedAuthenticateSummary":[]}\n'
+)
+
+SCENARIOS += (
+    _scenario(
+        "gpa-refuses",
+        "The GuestProxyAgent runs in WireServer Enforce mode and refuses wirecheck's request "
+        "(its 403: no body, `connection: close`, no x-ms-azure-host-authorization header). The "
+        "lab's WireServer simulator answers like the agent's local listener; the agent's eBPF "
+        "redirect of connects is not simulated.",
+        {"wire-versions": fail("GuestProxyAgent", "403", "WireServer enforce")},
+        diagnosis=cause(
+            "HTTP 403 from the GuestProxyAgent on this VM",
+            "never reached WireServer",
+            "Audit mode",
+            checks=("wire-versions",),
+            absent=("WireServer answers",),
+        ),
+        wire_mode=WireMode.GPA_403,
+        etc_files={"azure/proxy-agent.json": GPA_CONFIG},
+        var_log_files={"azure-proxy-agent/status.json": GPA_STATUS},
     ),
 )
 

@@ -17,7 +17,7 @@ out of the lab.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.lab.names import (
@@ -66,6 +66,7 @@ class Plan:
     # The machine's files the VM must not see (whiteouts in the layers), by layer.
     vm_etc_hidden: tuple[str, ...] = ()
     vm_var_lib_hidden: tuple[str, ...] = ()
+    vm_var_log: Mapping[str, str] = field(default_factory=dict)  # seen under the VM's /var/log
 
 
 def _in(ns: str, *argv: str) -> Argv:
@@ -169,6 +170,7 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         vm_var_lib_files(scenario.lease_endpoint),
         tuple(name for name in AGENT_ETC if name not in scenario.etc_files),
         AGENT_VAR_LIB,
+        dict(scenario.var_log_files),
     )
 
 
