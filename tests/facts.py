@@ -23,8 +23,10 @@ from wirecheck.model import PLATFORM_ADDRESS, CheckResult, Facts, Status
 from wirecheck.net.errors import NetOutcome
 from wirecheck.net.traceroute.hops import Hop, HopKind, ProbeCell
 from wirecheck.platform.firewall.agent_rules import review
+from wirecheck.platform.firewall.forward import forward_blocks
 from wirecheck.platform.firewall.model import Rule
 from wirecheck.platform.firewall.parsers import parse_iptables_save
+from wirecheck.platform.forwarding import Forwarding
 from wirecheck.platform.imds import ImdsNic
 from wirecheck.platform.leases import Lease, LeaseScan
 from wirecheck.platform.routes import Nic, Route
@@ -160,6 +162,19 @@ def agent_firewall_as_root(recorded: str, probes: Sequence[str]) -> FirewallFact
         counted=counted,
         root=True,
         agent_review=found,
+    )
+
+
+def firewall_pods_blocked() -> FirewallFacts:
+    """The VM forwards (a bridge cni0) and a custom FORWARD rule drops pods' TCP 80 to WS."""
+    rules = parse_iptables_save(
+        f"*filter\n[4:240] -A FORWARD -d {WS}/32 -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n"
+    )
+    return FirewallFacts(
+        ("iptables-save -c",),
+        counted_before=True,
+        forwarding=Forwarding(True, ("cni0",)),
+        pod_blocks=tuple(forward_blocks(rules, {}, [(WS, "tcp", 80)])),
     )
 
 

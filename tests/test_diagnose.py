@@ -222,6 +222,15 @@ CASES = [
         "Audit mode",
     ),
     Case(
+        "pods behind the VM blocked by a FORWARD rule",
+        {"firewall": _row("firewall", WARN, "containers or pods", facts.firewall_pods_blocked())},
+        f"Containers or pods behind this VM cannot reach {WS} (TCP 80): iptables rule "
+        f"`-A FORWARD -d {WS}/32 -p tcp -m tcp --dport 80 -j DROP` (filter/FORWARD) drops their "
+        "forwarded traffic; the VM's own traffic passes.",
+        ("firewall",),
+        f"iptables -t filter -D FORWARD -d {WS}/32 -p tcp -m tcp --dport 80 -j DROP",
+    ),
+    Case(
         "upstream blackhole",
         {
             "tcp-80": timeout("tcp-80", 80),

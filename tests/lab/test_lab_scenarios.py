@@ -217,5 +217,5 @@ def test_lab_names_refuse_anything_outside_the_pattern(bad: str) -> None:
 
 def test_lab_names_are_prefixed() -> None:
     names = lab_names("t1")
-    assert names.namespaces == ("wcl-t1-vm", "wcl-t1-host", "wcl-t1-app")
+    assert names.namespaces == ("wcl-t1-vm", "wcl-t1-host", "wcl-t1-app", "wcl-t1-pod")
     assert str(names.vm_etc) == "/etc/netns/wcl-t1-vm"

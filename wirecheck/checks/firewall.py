@@ -26,8 +26,10 @@ from wirecheck.platform.firewall.assess import (
     reachable_chains,
     touches_path,
 )
+from wirecheck.platform.firewall.forward import PodBlock, describe_flows, forward_blocks
 from wirecheck.platform.firewall.model import Rule, Snapshot
 from wirecheck.platform.firewall.reader import read_snapshot
+from wirecheck.platform.forwarding import Forwarding, read_forwarding
 from wirecheck.platform.userns import root_outside
 from wirecheck.platform.windows import parse_firewall_rules
 
@@ -128,6 +130,15 @@ class FirewallFacts(Facts):
     root: bool | None = None
     root_note: str = ""
     agent_review: AgentReview | None = None  # the guest agent's rules against its version's
+    # Whether this VM forwards for containers or pods, and the FORWARD-path rules that drop
+    # their traffic to the platform (only looked for when it forwards).
+    forwarding: Forwarding | None = None
+    pod_blocks: tuple[PodBlock, ...] = ()
+
+    @property
+    def foreign_pod_blocks(self) -> tuple[PodBlock, ...]:
+        """Pod blocks that are not AKS's own (by design) rules."""
+        return tuple(b for b in self.pod_blocks if not b.aks)
 
     @property
     def agent_dropped_root(self) -> bool:
@@ -160,6 +171,10 @@ class FirewallFacts(Facts):
             evidence["user_namespace"] = self.root_note
         if self.agent_review is not None:
             evidence["agent_rules"] = self.agent_review.to_dict()
+        if self.forwarding is not None:
+            evidence["forwarding"] = self.forwarding.describe()
+        if self.pod_blocks:
+            evidence["forwarded_traffic_dropped"] = [b.to_dict() for b in self.pod_blocks]
         if self.notes:
             evidence["notes"] = list(self.notes)
         evidence["rules"] = [r.to_dict() for r in self.rules[:MAX_RULES_SHOWN]]
@@ -197,6 +212,7 @@ def run_firewall(ctx: CheckContext) -> Outcome:
     earlier = before if isinstance(before, Snapshot) and before.readable else None
     traffic = flows(load_all(), ctx.config)
     root, note = root_outside(ctx.system) if ctx.system.is_root() else (False, "")
+    forwarding = read_forwarding(ctx.system)
     return assess(
         earlier,
         after,
@@ -207,6 +223,7 @@ def run_firewall(ctx: CheckContext) -> Outcome:
         root=root,
         root_note=note,
         agent_version=_agent_version(ctx),
+        forwarding=forwarding,
     )
 
 
@@ -259,6 +276,7 @@ def assess(
     root: bool | None = None,
     root_note: str = "",
     agent_version: str | None = None,
+    forwarding: Forwarding | None = None,
 ) -> Outcome:
     """The verdict from two snapshots and the probes' results. Pure.
 
@@ -287,6 +305,14 @@ def assess(
         root=root,
         root_note=root_note,
         agent_review=review(after.rules, target, agent_version, earlier),
+        forwarding=forwarding,
+        pod_blocks=tuple(
+            forward_blocks(
+                after.rules, after.hooks, [(f.address, f.protocol, f.port) for f in traffic]
+            )
+        )
+        if forwarding is not None and forwarding.enabled
+        else (),
     )
     if culprits:
         first = culprits[0]
@@ -331,6 +357,24 @@ def assess(
             facts,
             fix=_remove_fix(rule),
         )
+    if facts.foreign_pod_blocks:
+        first_block = facts.foreign_pod_blocks[0]
+        rule = first_block.rule
+        counted = f", {rule.packets} packet(s) so far" if rule.packets else ""
+        return Outcome(
+            Status.WARN,
+            f"containers or pods behind this VM ({_behind(forwarding)}) cannot reach "
+            f"{first_block.text()}: {_name(rule)} drops that forwarded traffic"
+            f"{counted}"
+            + (
+                f" (and {len(facts.foreign_pod_blocks) - 1} more rule(s))"
+                if len(facts.foreign_pod_blocks) > 1
+                else ""
+            ),
+            facts,
+            fix=f"If they must reach the platform, remove it: `{rule.remove}`; and from where "
+            f"it is restored ({PERSISTENCE}). Traffic from the VM itself is not affected.",
+        )
     agent_rules = facts.agent_firewall
     if agent_counted and root:
         first = agent_counted[0]
@@ -352,7 +396,7 @@ def assess(
         finding = f"{expected}{foreign} rule(s) touch {target} or its ports; none blocked a probe"
     else:
         finding = f"no local rule touches {target} or its ports"
-    return Outcome(Status.OK, finding, facts)
+    return Outcome(Status.OK, finding + _aks_note(facts), facts)
 
 
 @dataclass
@@ -427,6 +471,21 @@ def _touched(
     return list(dict.fromkeys(found))
 
 
+def _behind(forwarding: Forwarding | None) -> str:
+    if forwarding is None:
+        return "it forwards"
+    named = forwarding.bridges + forwarding.container_interfaces
+    return f"ip_forward=1, {', '.join(named[:3])}" if named else "ip_forward=1"
+
+
+def _aks_note(facts: FirewallFacts) -> str:
+    """AKS's own FORWARD rules, said in the finding: by design, not a fault."""
+    blocked = [f for b in facts.pod_blocks if b.aks for f in b.flows]
+    if not blocked:
+        return ""
+    return f"; pods cannot reach {describe_flows(blocked)} (AKS's own FORWARD rules, by design)"
+
+
 def _name(rule: Rule) -> str:
     where = f"{rule.table}/{rule.chain}"
     kind = {"windows": "Windows Firewall rule", "firewalld": "firewalld direct rule"}.get(
@@ -466,9 +525,13 @@ puts in. For a non-root user their DROP is expected; running as root (uid 0 outs
 namespace), a DROP of theirs that counted the failing probes' packets is not: the finding
 says what is wrong (the DROP before the uid-0 ACCEPT, a missing or duplicated rule, a
 leftover of an old agent).
+When the VM forwards for containers or pods (ip_forward=1; bridges, CNI interfaces), the
+rules on the FORWARD path that drop their traffic to the target or IMDS are named too (AKS's
+own, which block pods from WireServer by design, are said but not a warning).
 - ok: no rule touches the target, only the agent's rules do, or none blocked a probe.
 - warn: a blocking rule matches the target or a probed port but has no counter to prove
-  it dropped a probe (or its probe did not run).
+  it dropped a probe (or its probe did not run); or a FORWARD-path rule (not AKS's own)
+  drops what containers or pods behind the VM send to the platform.
 - fail: a blocking rule counted packets during the probes while the probe it matches
   failed (Windows: an enabled block rule matches a failed probe); or, as root, the guest
   agent's own DROP did.

@@ -418,6 +418,32 @@ def dns_transport(run: RunView) -> list[Found]:
     return [Found(run.cause(summary, fix, [*unexplained, *reverse]), 65)]
 
 
+def pods_blocked(run: RunView) -> list[Found]:
+    """The VM forwards for containers or pods, and a FORWARD-path rule (not AKS's own)
+    drops their traffic to the platform: the VM's own probes pass, the pods' do not."""
+    firewall = run.facts("firewall", FirewallFacts)
+    row = run.get("firewall")
+    if firewall is None or row is None or not firewall.foreign_pod_blocks:
+        return []
+    if not run.open("firewall"):
+        return []
+    block = firewall.foreign_pod_blocks[0]
+    rule = block.rule
+    extra = [f"forwarding: {firewall.forwarding.describe()}"] if firewall.forwarding else []
+    extra += [
+        f"also: `{b.rule.text}` ({b.rule.table}/{b.rule.chain})" for b in firewall.pod_blocks[1:]
+    ]
+    cause = run.cause(
+        f"Containers or pods behind this VM cannot reach {block.text()}: "
+        f"{rule.source} rule `{rule.text}` ({rule.table}/{rule.chain}) drops their forwarded "
+        "traffic; the VM's own traffic passes.",
+        row.fix or f"Remove it: `{rule.remove}`.",
+        ["firewall"],
+        extra,
+    )
+    return [Found(cause, 38)]
+
+
 def endpoint(run: RunView) -> list[Found]:
     row = run.get("endpoint")
     facts = run.facts("endpoint", EndpointFacts)
@@ -441,5 +467,6 @@ RULES: tuple[Rule, ...] = (
     path_hops,
     upstream,
     dns_transport,
+    pods_blocked,
     endpoint,
 )

@@ -39,6 +39,12 @@ READY_TIMEOUT_S = 15.0
 STOP_GRACE_S = 2.0
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
 _SIMULATORS = ("wireserver", "dns", "custom-dns")
+# One TCP connect from the pod to WireServer, half a second at most; its outcome is not
+# judged (the firewall check reads what the rules counted).
+POD_PROBE = (
+    "import socket; s = socket.socket(); s.settimeout(0.5); "
+    f"s.connect_ex(('{PLATFORM_ADDRESS}', 80))"
+)
 
 
 def package_root() -> Path:
@@ -162,6 +168,9 @@ class Lab:
                 _custom_dns_args(scenario.custom_dns, names),
             )
         pids = {label: self._wait_ready(label, proc) for label, proc in started.items()}
+        if scenario.pod:
+            # The pod tries WireServer once, so rules on the VM's forwarding path count it.
+            self._must(["ip", "netns", "exec", names.pod, self.python, "-c", POD_PROBE])
         state = {
             "lab": names.lab,
             "scenario": scenario.name,

@@ -34,6 +34,8 @@ PRIMARY_METRIC, SECONDARY_METRIC = 100, 200
 # The appliance sits between eth0's gateway and the host on this transit link.
 APPLIANCE_IP, HOST_TRANSIT_IP, TRANSIT_PREFIX_LEN = "10.2.0.1", "10.2.0.2", 30
 DNS_SUFFIX = "lab.wirecheck.internal.cloudapp.net"
+# Containers behind the VM: a bridge in the VM (as CNI plugins make) and a pod namespace.
+POD_BRIDGE, POD_BRIDGE_IP, POD_IP, POD_SUBNET = "cni0", "10.244.0.1", "10.244.0.2", "10.244.0.0/24"
 # A custom DNS server the VM may be set up with (documentation range), in the host namespace.
 CUSTOM_DNS_IP = "192.0.2.53"
 PLATFORM_ADDRESSES = (PLATFORM_ADDRESS, IMDS_ADDRESS)
@@ -56,8 +58,12 @@ class LabNames:
         return f"{NAMESPACE_PREFIX}{self.lab}-app"
 
     @property
-    def namespaces(self) -> tuple[str, str, str]:
-        return (self.vm, self.host, self.appliance)
+    def pod(self) -> str:
+        return f"{NAMESPACE_PREFIX}{self.lab}-pod"
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return (self.vm, self.host, self.appliance, self.pod)
 
     @property
     def state_dir(self) -> Path:

@@ -18,6 +18,8 @@ from typing import Any
 from wirecheck.checks.catalogue import IDS, load_all
 from wirecheck.lab.names import (
     CUSTOM_DNS_IP,
+    POD_BRIDGE,
+    POD_SUBNET,
     PRIMARY_GATEWAY,
     SECONDARY_GATEWAY,
     VM_PRIMARY_IP,
@@ -290,6 +292,9 @@ class Scenario:
     second_ip_first: bool = False
     custom_dns: CustomDns | None = None  # the VM resolves through a custom DNS server
     var_log_files: Mapping[str, str] = field(default_factory=dict)  # extra files in /var/log
+    # A pod behind the VM: a bridge with a pod namespace on it; the VM forwards and
+    # masquerades the pod's traffic, as a Kubernetes node does.
+    pod: bool = False
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -754,6 +759,29 @@ SCENARIOS += (
         wire_mode=WireMode.GPA_403,
         etc_files={"azure/proxy-agent.json": GPA_CONFIG},
         var_log_files={"azure-proxy-agent/status.json": GPA_STATUS},
+    ),
+)
+
+# A hardening rule on a node: the pods' subnet may not reach the platform address.
+POD_DROP = Rule(
+    Where.VM, "filter", "FORWARD", ("-s", POD_SUBNET, "-d", f"{PLATFORM_ADDRESS}/32", "-j", "DROP")
+)
+
+SCENARIOS += (
+    _scenario(
+        "pod-forward-drop",
+        f"A pod behind the VM (bridge {POD_BRIDGE}, the VM forwards and masquerades) and a "
+        "FORWARD rule that drops the pods' traffic to the platform: the VM's own probes pass, "
+        "the pod's packets are dropped.",
+        {"firewall": warn("containers or pods", POD_BRIDGE, "FORWARD", "packet(s) so far")},
+        diagnosis=cause(
+            "Containers or pods behind this VM cannot reach",
+            "filter/FORWARD",
+            f"iptables -t filter -D FORWARD -s {POD_SUBNET} -d {PLATFORM_ADDRESS}/32 -j DROP",
+            checks=("firewall",),
+        ),
+        rules=(POD_DROP,),
+        pod=True,
     ),
 )
 

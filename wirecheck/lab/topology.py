@@ -8,10 +8,12 @@ Shape (the appliance only in scenarios that ask for it):
     eth1 10.1.1.5/24 ---------------------------- vm-eth1 10.1.1.1/24
 
 Without the appliance, eth0's peer `vm-eth0` (10.1.0.1) is in the host namespace, so the
-target is one hop away. Every link is a veth pair created *inside* lab namespaces
-(`ip -n A link add ... peer ... netns B`): no interface of the lab ever exists in the
-machine's own namespace, not even for a moment, and no lab namespace has a default route
-out of the lab.
+target is one hop away. Scenarios with a pod add a bridge `cni0` 10.244.0.1/24 in the VM
+and a pod namespace on it (eth0 10.244.0.2, its default route via the bridge); the VM
+forwards and masquerades for it. Every link is a veth pair created *inside* lab namespaces
+(`ip -n A link add ... peer ... netns B`), the bridge inside the VM's: no interface of the
+lab ever exists in the machine's own namespace, not even for a moment, and no lab namespace
+has a default route out of the lab.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from wirecheck.lab.names import (
     DNS_SUFFIX,
     HOST_TRANSIT_IP,
     PLATFORM_ADDRESSES,
+    POD_BRIDGE,
+    POD_BRIDGE_IP,
+    POD_IP,
+    POD_SUBNET,
     PREFIX_LEN,
     PRIMARY_GATEWAY,
     PRIMARY_METRIC,
@@ -75,16 +81,19 @@ def _in(ns: str, *argv: str) -> Argv:
 
 
 def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
-    vm, host, app = names.vm, names.host, names.appliance
+    vm, host, app, pod = names.vm, names.host, names.appliance, names.pod
     gateway_ns = app if scenario.appliance else host
-    namespaces = (vm, host, app) if scenario.appliance else (vm, host)
+    namespaces: tuple[str, ...] = (vm, host, app) if scenario.appliance else (vm, host)
+    if scenario.pod:
+        namespaces += (pod,)
     cmds: list[Argv] = []
     for ns in namespaces:
         cmds.append(("ip", "netns", "add", ns))
     for ns in namespaces:
         cmds.append(("ip", "-n", ns, "link", "set", "lo", "up"))
-        # Only the appliance routes; the host must never pass packets on.
-        forward = "1" if ns == app else "0"
+        # Only the appliance routes, and the VM for its pod; the host must never pass
+        # packets on.
+        forward = "1" if ns == app or (ns == vm and scenario.pod) else "0"
         cmds.append(_in(ns, "sysctl", "-qw", f"net.ipv4.ip_forward={forward}"))
 
     def veth(ns: str, name: str, peer_ns: str, peer: str, mac: str | None = None) -> None:
@@ -145,6 +154,20 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         for address in PLATFORM_ADDRESSES:
             route(app, f"{address}/32", "via", HOST_TRANSIT_IP, "dev", "to-host")
         route(host, PRIMARY_SUBNET, "via", APPLIANCE_IP, "dev", "to-app")
+
+    if scenario.pod:
+        # A CNI-style bridge in the VM, the pod's veth on it, the pod's default route via
+        # the bridge, and the VM masquerading the pod's traffic out of eth0.
+        cmds.append(("ip", "-n", vm, "link", "add", POD_BRIDGE, "type", "bridge"))
+        veth(pod, "eth0", vm, "vethpod0")
+        cmds.append(("ip", "-n", vm, "link", "set", "vethpod0", "master", POD_BRIDGE))
+        addr(vm, f"{POD_BRIDGE_IP}/{PREFIX_LEN}", POD_BRIDGE)
+        addr(pod, f"{POD_IP}/{PREFIX_LEN}", "eth0")
+        for ns, dev in ((vm, POD_BRIDGE), (vm, "vethpod0"), (pod, "eth0")):
+            up(ns, dev)
+        route(pod, "default", "via", POD_BRIDGE_IP, "dev", "eth0")
+        masquerade = ("-s", POD_SUBNET, "-o", "eth0", "-j", "MASQUERADE")
+        cmds.append(_in(vm, "iptables", "-w", "-t", "nat", "-A", "POSTROUTING", *masquerade))
 
     # The host answers only what comes from the primary subnet (it ignores eth1's).
     for address in PLATFORM_ADDRESSES:
