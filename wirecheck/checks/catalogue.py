@@ -30,6 +30,7 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("guest-agent", "guest_agent"),
     ("imds", "imds"),
     ("resolver", "resolver"),
+    ("conntrack", "conntrack"),
 )
 IDS: tuple[str, ...] = tuple(check_id for check_id, _ in CATALOGUE)
 _MODULES = dict(CATALOGUE)

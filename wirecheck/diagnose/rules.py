@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wirecheck import advice
+from wirecheck.checks.conntrack import ConntrackFacts
 from wirecheck.checks.egress.judge import EgressFacts
 from wirecheck.checks.endpoint import EndpointFacts
 from wirecheck.checks.firewall import FirewallFacts
@@ -149,6 +150,27 @@ def blocked_locally(run: RunView) -> list[Found]:
         [*blocked, *run.follow_ons(connects)],
     )
     return [Found(cause, 90)]
+
+
+def conntrack_full(run: RunView) -> list[Found]:
+    """Probes time out while the kernel says its connection-tracking table is full."""
+    facts = run.facts("conntrack", ConntrackFacts)
+    row = run.get("conntrack")
+    if facts is None or row is None or not facts.dropping or not run.open("conntrack"):
+        return []
+    connects = run.failing("connect", ["timeout"])
+    dns = run.failing("dns", ["timeout"])
+    if not connects and not dns:
+        return []
+    failing = [*connects, *dns]
+    said = ", ".join(run.probe_text(p) for p in failing)
+    cause = run.cause(
+        f"{said}: the kernel's connection-tracking table is full, so it drops the first packet "
+        "of new connections, these included.",
+        row.fix or "Make room in the connection-tracking table.",
+        [*failing, *run.follow_ons(connects), "conntrack"],
+    )
+    return [Found(cause, 88)]
 
 
 def wrong_source(run: RunView) -> list[Found]:
@@ -460,6 +482,7 @@ RULES: tuple[Rule, ...] = (
     non_root_agent_firewall,
     suspect_local_rules,
     blocked_locally,
+    conntrack_full,
     wrong_source,
     wrong_nic,
     proxy_agent_refused,

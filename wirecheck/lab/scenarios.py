@@ -218,6 +218,7 @@ HEALTHY: Mapping[str, Expect] = {
     "guest-agent": AGENT_ABSENT,
     "imds": ok(),
     "resolver": ok("platform resolver"),
+    "conntrack": ok(),
 }
 
 TIMED_OUT = "timed out"
