@@ -223,3 +223,19 @@ def test_the_agents_rule_texts_parse_back_to_their_kinds() -> None:
         match, verdict = parse_iptables_spec(spec.removeprefix("-A OUTPUT "))
         rule = Rule("iptables", "security", "OUTPUT", spec, verdict, match)
         assert classify(rule, WS) == kind
+
+
+def test_the_2_2_15_set_is_what_those_agents_install_and_a_leftover_for_later_ones() -> None:
+    rules = _listed("iptables-security-legacy-2.2.15-plain-drop.txt")
+    assert [classify(r, WS) for r in rules if not r.policy] == ["uid0-accept", "plain-drop"]
+    assert _review(rules, "2.2.16").problems == ()
+    assert _review(rules, "2.9.1.1").problems == (
+        "the TCP 53 ACCEPT is missing",
+        "a plain DROP without a state match (left by agents 2.2.15-2.2.16) is still there",
+        "the DROP is missing",
+    )
+
+
+def test_the_shared_nft_sample_without_the_meta_keyword() -> None:
+    found = _review(parse_nft_text(fixture_text("nft-walinuxagent.txt"))[0])
+    assert found.problems == ()

@@ -19,7 +19,6 @@ from wirecheck.checks.resolver import (
 from wirecheck.model import Ports, RunConfig, Status
 from wirecheck.platform.resolvers import (
     Upstream,
-    parse_dns_client_server_address,
     parse_ipconfig_dns,
     parse_resolvectl_dns,
     parse_resolvectl_status,
@@ -71,14 +70,6 @@ def test_ipconfig_all_servers_continuation_lines_and_suffixes() -> None:
     assert suffixes == [SUFFIX]
 
 
-def test_get_dns_client_server_address_ipv4_rows() -> None:
-    found = parse_dns_client_server_address(fixture_text("windows-get-dnsclientserveraddress.txt"))
-    assert [(u.address, u.source) for u in found] == [
-        ("192.0.2.53", "Get-DnsClientServerAddress (Ethernet)"),
-        ("192.0.2.54", "Get-DnsClientServerAddress (Ethernet)"),
-    ]
-
-
 def test_unique_keeps_ipv4_and_the_first_source() -> None:
     found = unique(
         [
@@ -108,8 +99,14 @@ def test_the_stub_leads_to_resolveds_upstreams() -> None:
     machine.commands[("resolvectl", "dns")] = ok(fixture_text("resolvectl-dns.txt"))
     found, _, _ = upstreams(context(machine))
     assert [u.source for u in found] == ["resolvectl dns (eth0)"] * 2
-    # Neither: a note, no server.
+    # An older systemd: `systemd-resolve --status`.
     del machine.commands[("resolvectl", "dns")]
+    legacy = fixture_text("resolvectl-status-legacy-systemd-resolve.txt")
+    machine.commands[("systemd-resolve", "--status")] = ok(legacy)
+    found, _, _ = upstreams(context(machine))
+    assert [(u.address, u.source) for u in found] == [("168.63.129.16", "resolvectl status (eth0)")]
+    # Neither: a note, no server.
+    del machine.commands[("systemd-resolve", "--status")]
     found, notes, _ = upstreams(context(machine))
     assert found == [] and "systemd-resolved's stub" in notes[0]
 

@@ -28,6 +28,7 @@ from wirecheck.platform.resolvers import (
     is_stub,
     parse_ipconfig_dns,
     parse_resolvectl_dns,
+    parse_resolvectl_status,
     unique,
 )
 from wirecheck.system import SocketFactory
@@ -137,6 +138,10 @@ def _resolved_upstreams(ctx: CheckContext, notes: list[str], timeout: float) -> 
     done = ctx.system.run_command(["resolvectl", "dns"], timeout)
     if done.ok:
         return parse_resolvectl_dns(done.stdout)
+    # systemd before 239 has no resolvectl; its status command has the same per-link layout.
+    older = ctx.system.run_command(["systemd-resolve", "--status"], timeout)
+    if older.ok:
+        return parse_resolvectl_status(older.stdout)
     notes.append(
         "/etc/resolv.conf names systemd-resolved's stub, whose upstream servers could not be "
         f"read ({RESOLVED_UPSTREAM_CONF}, `resolvectl dns`: {done.error or done.stderr.strip()})"

@@ -3,7 +3,7 @@
 Linux: /etc/resolv.conf; when it names systemd-resolved's stub (127.0.0.53), the upstream
 servers are in /run/systemd/resolve/resolv.conf and in `resolvectl dns` / `resolvectl
 status` (and the older `systemd-resolve --status`). Windows: `ipconfig /all` ("DNS
-Servers", continuation lines indented) or `Get-DnsClientServerAddress`.
+Servers", continuation lines indented).
 """
 
 from __future__ import annotations
@@ -102,17 +102,6 @@ def parse_ipconfig_dns(text: str) -> tuple[list[Upstream], list[str]]:
         elif key in ("DNS Suffix Search List", "Connection-specific DNS Suffix") and value:
             suffixes.append(value.rstrip("."))
     return servers, list(dict.fromkeys(suffixes))
-
-
-def parse_dns_client_server_address(text: str) -> list[Upstream]:
-    """`Get-DnsClientServerAddress`: the IPv4 rows' `{a, b}` server lists."""
-    found = []
-    for line in text.splitlines():
-        row = re.match(r"(.+?)\s+(\d+)\s+IPv4\s+\{(.*)\}\s*$", line.strip())
-        if row:
-            where = f"Get-DnsClientServerAddress ({row.group(1).strip()})"
-            found += [Upstream(v.strip(), where) for v in row.group(3).split(",") if v.strip()]
-    return found
 
 
 def _bare(server: str) -> str:
