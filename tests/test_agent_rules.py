@@ -115,7 +115,10 @@ def test_the_save_form_reviews_like_the_listing_and_deletes_by_spec() -> None:
     )
     assert "`systemctl restart walinuxagent`" in fix
     assert "in order (the TCP 53 ACCEPT, the uid-0 ACCEPT, the DROP" in fix
-    assert "A restart alone does not repair it: they reset the set when some" in fix
+    assert "Note that a restart alone does not repair it: they reset the set when some" in fix
+    assert "the installed version is unknown" in fix
+    missing = _review(_listed("iptables-security-drop-without-uid0.txt"), "2.11.1.4").fix()
+    assert "that stays missing means the agent is not running or does not manage" in missing
 
 
 def test_listed_rules_are_deleted_by_position_last_first() -> None:

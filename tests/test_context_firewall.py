@@ -303,7 +303,7 @@ def test_as_root_the_agents_drop_ahead_of_its_uid0_accept_is_the_failure() -> No
         "counted 7 packet(s) while tcp-80, tcp-32526 failed: the DROP comes before the TCP 53 "
         "ACCEPT; the DROP comes before the uid-0 ACCEPT"
     )
-    assert outcome.fix and "A restart alone does not repair it: they re-create the set" in (
+    assert outcome.fix and "a restart alone does not repair it: they re-create the set" in (
         outcome.fix
     )
     agent = outcome.evidence["agent_rules"]

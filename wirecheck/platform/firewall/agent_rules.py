@@ -50,6 +50,7 @@ class VersionSet:
     label: str  # which versions
     kinds: tuple[Kind, ...]
     restart: str  # what a restart (or the agent's own periodic check) repairs
+    repairs_missing: bool = False  # it re-creates a set with a missing rule by itself
 
 
 _CURRENT = VersionSet(
@@ -57,6 +58,7 @@ _CURRENT = VersionSet(
     ("dns-accept", "uid0-accept", "drop"),
     "they reset the set when some (not all) of its rules are missing; they never check the "
     "order or duplicates",
+    repairs_missing=True,
 )
 # (first version, the set from there on), newest first.
 _SETS: tuple[tuple[tuple[int, ...], VersionSet], ...] = (
@@ -68,6 +70,7 @@ _SETS: tuple[tuple[tuple[int, ...], VersionSet], ...] = (
             ("dns-accept", "uid0-accept", "drop"),
             "they re-create the set when one of its rules is missing (every "
             "OS.EnableFirewallPeriod); they never check the order or duplicates",
+            repairs_missing=True,
         ),
     ),
     (
@@ -260,10 +263,19 @@ class AgentReview:
                 f"same); deleting the DROP ({delete}) restores access until the agent adds it "
                 "again."
             )
+        which = self.expected.label + ("" if self.version else "; the installed version is unknown")
+        missing = any(p.endswith(" is missing") for p in self.problems)
+        if missing and self.expected.repairs_missing:
+            why = (
+                f"{self.expected.label} re-create a set with a missing rule by themselves, so one "
+                "that stays missing means the agent is not running or does not manage its "
+                "firewall (OS.EnableFirewall=y in /etc/waagent.conf)"
+            )
+        else:
+            why = f"a restart alone does not repair it: {self.expected.restart}"
         text = (
             f"Delete the agent's rules, every copy: {removal}; then {restart}, in order "
-            f"({order}, as {self.expected.label} install it). A restart alone does not repair "
-            f"it: {self.expected.restart}."
+            f"({order}, as {which} install it). Note that {why}."
         )
         if self.persistent_problems:
             extra = "; ".join(f"`{r.remove}`" for r in _persistent_extras(self))
