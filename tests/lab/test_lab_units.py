@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,31 @@ def test_a_bad_scenario_is_one_line_and_exit_3() -> None:
     assert result.exit_code == 3
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("wirecheck lab: ")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_user_namespace_scenario_enters_one_as_nobody_and_opens_the_way_to_python(
+    tmp_path: Path,
+) -> None:
+    closed = tmp_path / "closed"
+    (closed / "bin").mkdir(parents=True)
+    closed.chmod(0o700)
+    python = str(closed / "bin" / "python3")
+    command = vm_command(scenario("agent-firewall-userns-root"), [], python, "/run/open")
+    # As root, in the VM's own mount namespace: the closed directory gets an open overlay.
+    assert command[:2] == ["sh", "-c"] and f"{closed}" in command[2]
+    assert 'lowerdir=$0:$d" "$d"' in command[2] and command[3] == "/run/open"
+    # Then nobody, then a user namespace in which nobody is root.
+    assert command[4:10] == [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]
+    assert command[10:] == [
+        *("unshare", "--user", "--map-root-user"),
+        *(python, "-m", "wirecheck", "run", "--force"),
+    ]
+    argv = vm_argv(NAMES, scenario("agent-firewall-userns-root"), [], python="/usr/bin/python3")
+    assert argv[-8:-5] == ["unshare", "--user", "--map-root-user"]

@@ -16,7 +16,6 @@ from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.model import Deadline, Facts, Status
-from wirecheck.net.parallel import gather
 from wirecheck.platform.conntrack import (
     COUNT,
     MAX,
@@ -30,7 +29,6 @@ from wirecheck.platform.conntrack import (
     recent,
     table_full_lines,
 )
-from wirecheck.system import CommandResult
 
 RECENT = timedelta(hours=1)
 NEARLY_FULL = 0.9  # of nf_conntrack_max
@@ -134,35 +132,33 @@ def _kernel_log(
     ctx: CheckContext, now: datetime, notes: list[str]
 ) -> tuple[str, tuple[LogLine, ...]]:
     """The `table full` lines of the last hour: dmesg (the ring buffer; root where
-    kernel.dmesg_restrict is set) or, failing that, the journal's kernel messages."""
+    kernel.dmesg_restrict is set), else the journal's kernel messages (asked for the last
+    hour only). One after the other: the second only when the first says nothing."""
     budget = Deadline(min(LOG_BUDGET_S, ctx.deadline.remaining()))
-    commands = {
-        "dmesg": ["dmesg", "--time-format", "iso"],
-        "journalctl -k": ["journalctl", "-k", "--since=-1h", "-o", "short-iso", "--no-pager", "-q"],
-    }
-    done = gather({k: _runner(ctx, argv, budget) for k, argv in commands.items()}, budget)
     try:
         boot = boot_time(ctx.system.read_text(UPTIME), now)
     except OSError:
         boot = None
-    for source, result in done.items():
-        if isinstance(result, CommandResult) and result.ok and result.stdout.strip():
-            lines = table_full_lines(result.stdout, boot)
+    why = []
+    for source, argv in (
+        ("dmesg", ["dmesg", "--time-format", "iso"]),
+        (
+            "journalctl -k",
+            ["journalctl", "-k", "--since=-1h", "-o", "short-iso", "--no-pager", "-q"],
+        ),
+    ):
+        if budget.expired:
+            why.append(f"{source}: no time left")
+            continue
+        done = ctx.system.run_command(argv, budget.remaining())
+        if done.ok and done.stdout.strip():
+            lines = table_full_lines(done.stdout, boot)
             if source == "dmesg":
-                lines = recent(lines, now, RECENT)  # journalctl was asked for the hour only
+                lines = recent(lines, now, RECENT)
             return source, tuple(lines)
-    why = "; ".join(
-        f"{k}: {r.error or r.stderr.strip() or 'nothing logged'}"
-        if isinstance(r, CommandResult)
-        else f"{k}: did not finish in time"
-        for k, r in done.items()
-    )
-    notes.append(f"the kernel log could not be read ({why})")
+        why.append(f"{source}: {done.error or done.stderr.strip() or 'nothing logged'}")
+    notes.append(f"the kernel log could not be read ({'; '.join(why)})")
     return "", ()
-
-
-def _runner(ctx: CheckContext, argv: list[str], budget: Deadline) -> Callable[[], CommandResult]:
-    return lambda: ctx.system.run_command(argv, budget.remaining())
 
 
 def _wait_for_probes(ctx: CheckContext) -> None:

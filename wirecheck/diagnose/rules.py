@@ -55,8 +55,9 @@ def non_root_agent_firewall(run: RunView) -> list[Found]:
     if privileges.user_namespace:
         proof.append(f"privileges: {privileges.user_namespace}")
     cause = run.cause(
-        f"{run.ports_text(timeouts)} {verb(timeouts, 'timeout')} because you are not root: "
-        f"{how}the guest agent's firewall drops TCP to {run.target} from non-root users. This "
+        f"{run.ports_text(timeouts)} {verb(timeouts, 'timeout')} because you are not root"
+        f"{' to the kernel (root only inside a user namespace)' if privileges.user_namespace else ''}"
+        f": {how}the guest agent's firewall drops TCP to {run.target} from non-root users. This "
         "is expected and says nothing about the network.",
         advice.RUN_AS_REAL_ROOT if privileges.user_namespace else advice.RUN_AS_ROOT,
         [*timeouts, *run.follow_ons(timeouts), "privileges"],

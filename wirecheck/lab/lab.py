@@ -114,6 +114,8 @@ class Lab:
         """Build `scenario`, after removing any leftovers; returns what was removed first."""
         if scenario.run_as_uid is not None:
             require_tool("setpriv", f"scenario {scenario.name!r} (wirecheck as a non-root user)")
+        if scenario.user_namespace:
+            require_tool("unshare", f"scenario {scenario.name!r} (wirecheck in a user namespace)")
         removed = self.down()
         try:
             self._build(scenario)
@@ -131,6 +133,9 @@ class Lab:
         names.report_dir.mkdir(mode=0o755)
         if scenario.run_as_uid is not None:
             os.chown(names.report_dir, scenario.run_as_uid, scenario.run_as_uid)
+        if scenario.user_namespace:
+            names.open_dir.mkdir()
+            names.open_dir.chmod(0o755)
         hostname = self.hostname()
         built = topology.plan(names, scenario, hostname)
         for argv in built.commands:

@@ -83,6 +83,11 @@ class LabNames:
         return self.state_dir / "vm-var-lib"
 
     @property
+    def open_dir(self) -> Path:
+        """An empty directory (mode 755) that user-namespace scenarios lay over closed ones."""
+        return self.state_dir / "open"
+
+    @property
     def vm_var_log(self) -> Path:
         """Files the VM sees in /var/log on top of the machine's (a scenario's status files)."""
         return self.state_dir / "vm-var-log"

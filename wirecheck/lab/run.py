@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shlex
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from wirecheck.lab.errors import LabError
-from wirecheck.lab.lab import STOP_GRACE_S, child_env
+from wirecheck.lab.lab import STOP_GRACE_S, child_env, package_root
 from wirecheck.lab.names import LabNames
 from wirecheck.lab.scenarios import Scenario
 
@@ -81,21 +85,54 @@ def in_vm(names: LabNames, argv: Sequence[str]) -> list[str]:
 
 
 def vm_command(
-    scenario: Scenario, options: Sequence[str], python: str = sys.executable
+    scenario: Scenario,
+    options: Sequence[str],
+    python: str = sys.executable,
+    open_dir: str | None = None,
 ) -> list[str]:
     """`wirecheck run` as the scenario's user, as typed inside the VM namespace.
 
     `--force` because the machine is not an Azure VM: the target is the lab's own host.
+    In a user-namespace scenario the user enters one as its root (`unshare --user
+    --map-root-user`); `open_dir` is an empty directory that opens the way to Python for it.
     """
     user = as_user(scenario.run_as_uid) if scenario.run_as_uid is not None else []
+    if scenario.user_namespace:
+        opened = _opened([python, str(package_root())], open_dir) if open_dir else []
+        user = [*opened, *user, "unshare", "--user", "--map-root-user"]
     return [*user, python, "-m", "wirecheck", "run", "--force", *options]
+
+
+def _opened(paths: Sequence[str], open_dir: str) -> list[str]:
+    """A prefix, run as root in the VM's private mount namespace, that lets anyone traverse
+    the directories on `paths`: each one closed to others (Python under /root, mode 700)
+    gets a read-only overlay whose top layer is `open_dir` (empty, mode 755). A process in a
+    user namespace reads the machine's files as "others": its capabilities do not reach
+    files owned by uids it has not mapped."""
+    closed = sorted(
+        {
+            str(directory)
+            for path in paths
+            for directory in Path(path).parents
+            if directory != Path("/") and not os.stat(directory).st_mode & stat.S_IXOTH
+        }
+    )
+    if not closed:
+        return []
+    mounts = " ".join(shlex.quote(d) for d in closed)
+    script = (
+        f'for d in {mounts}; do mount -t overlay wirecheck-lab -o "ro,lowerdir=$0:$d" "$d" '
+        '|| exit 1; done; exec "$@"'
+    )
+    return ["sh", "-c", script, open_dir]
 
 
 def vm_argv(
     names: LabNames, scenario: Scenario, options: Sequence[str], python: str = sys.executable
 ) -> list[str]:
     """`wirecheck run` inside the VM namespace."""
-    return in_vm(names, vm_command(scenario, options, python))
+    open_dir = str(names.open_dir) if scenario.user_namespace else None
+    return in_vm(names, vm_command(scenario, options, python, open_dir))
 
 
 def _timeout_of(options: Sequence[str]) -> float:

@@ -286,6 +286,9 @@ class Scenario:
     platform_via_secondary: bool = False  # a preferred /32 to the target via eth1
     env: Mapping[str, str] = field(default_factory=dict)  # added to wirecheck's environment
     run_as_uid: int | None = None  # None: root
+    # wirecheck as root inside a user namespace that `run_as_uid` enters (uid 0 to itself,
+    # run_as_uid to the kernel and to the guest agent's uid-0 rule).
+    user_namespace: bool = False
     etc_files: Mapping[str, str] = field(default_factory=dict)  # extra files in the VM's /etc
     lease_endpoint: str = PLATFORM_ADDRESS  # option 245 in eth0's DHCP lease
     # eth0's second private IP configured before its primary one (a static address applied
@@ -783,6 +786,44 @@ SCENARIOS += (
         ),
         rules=(POD_DROP,),
         pod=True,
+    ),
+)
+
+SCENARIOS += (
+    _scenario(
+        "agent-firewall-userns-root",
+        "The guest agent's three rules, complete and in order, and wirecheck run as root inside "
+        "a user namespace entered as nobody (`unshare --user --map-root-user`, as in a rootless "
+        "container): uid 0 to itself, 65534 to the kernel, so the agent's firewall drops it.",
+        {
+            "tcp-80": fail(TIMED_OUT),
+            "tcp-32526": fail(TIMED_OUT),
+            "wire-versions": WIRE_NO_CONNECT,
+            "trace-80": fail(),
+            "trace-32526": fail(),
+            "privileges": warn("inside a user namespace", "uid 65534 outside"),
+            "firewall": skip("permission denied"),
+            "guest-agent": warn("installed", "not running"),
+        },
+        diagnosis=cause(
+            "because you are not root",
+            "the guest agent's firewall drops TCP",
+            "outside the user namespace",
+            checks=(
+                "tcp-80",
+                "tcp-32526",
+                "wire-versions",
+                "trace-80",
+                "trace-32526",
+                "privileges",
+            ),
+            absent=("most likely", "after leaving the VM"),
+        ),
+        rules=AGENT_RULES,
+        run_as_uid=NOBODY_UID,
+        user_namespace=True,
+        etc_files={"waagent.conf": WAAGENT_CONF_FIREWALL_ON},
+        env={"USER": "root", "LOGNAME": "root", "HOME": "/nonexistent"},
     ),
 )
 
