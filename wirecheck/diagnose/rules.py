@@ -54,11 +54,12 @@ def non_root_agent_firewall(run: RunView) -> list[Found]:
     how = "" if known else "most likely "
     if privileges.user_namespace:
         proof.append(f"privileges: {privileges.user_namespace}")
+    inside = " to the kernel (root only inside a user namespace)"
     cause = run.cause(
         f"{run.ports_text(timeouts)} {verb(timeouts, 'timeout')} because you are not root"
-        f"{' to the kernel (root only inside a user namespace)' if privileges.user_namespace else ''}"
-        f": {how}the guest agent's firewall drops TCP to {run.target} from non-root users. This "
-        "is expected and says nothing about the network.",
+        f"{inside if privileges.user_namespace else ''}: {how}the guest agent's firewall "
+        f"drops TCP to {run.target} from non-root users. This is expected and says nothing "
+        "about the network.",
         advice.RUN_AS_REAL_ROOT if privileges.user_namespace else advice.RUN_AS_ROOT,
         [*timeouts, *run.follow_ons(timeouts), "privileges"],
         proof,
