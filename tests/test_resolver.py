@@ -206,6 +206,16 @@ def test_nothing_to_compare_when_the_platform_does_not_know_the_name() -> None:
     assert status is Status.OK and "nothing to compare" in finding
 
 
+def test_a_run_against_another_target_does_not_ask_the_machines_servers() -> None:
+    machine = _machine("nameserver 192.0.2.53\n")
+    outcome = run_resolver(context(machine, RunConfig(target=HOST)))
+    assert outcome.status is Status.SKIP
+    assert outcome.finding == (
+        f"this VM's DNS servers (192.0.2.53) are compared with 168.63.129.16 only; this run "
+        f"targets {HOST}"
+    )
+
+
 def test_no_resolver_configured_is_a_skip() -> None:
     outcome = run_resolver(context(FakeMachine()))
     assert outcome.status is Status.SKIP

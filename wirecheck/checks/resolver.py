@@ -17,7 +17,7 @@ from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, Traffic
 from wirecheck.checks.dns import dns_question
-from wirecheck.model import Facts, Status
+from wirecheck.model import PLATFORM_ADDRESS, Facts, Status
 from wirecheck.net import dns as dnsq
 from wirecheck.net.parallel import gather
 from wirecheck.platform.resolv import DnsQuestion, choose_question, parse_resolv_conf
@@ -203,6 +203,10 @@ def source_address(ctx: CheckContext) -> str | None:
         return None
 
 
+def is_loopback(address: str) -> bool:
+    return address.startswith("127.")
+
+
 def run_resolver(ctx: CheckContext, upstream_port: int = DNS_PORT) -> Outcome:
     """`upstream_port`: the port the VM's servers are asked on (tests move it)."""
     target, platform_port = ctx.config.target, ctx.config.ports.dns
@@ -221,6 +225,15 @@ def run_resolver(ctx: CheckContext, upstream_port: int = DNS_PORT) -> Outcome:
             "", "", tuple(ServerVerdict(s, None, True, True) for s in servers), None, tuple(notes)
         )
         return Outcome(Status.OK, f"this VM asks the platform resolver {target} directly", facts)
+    if target != PLATFORM_ADDRESS and not all(is_loopback(s.address) for s in custom):
+        # A run against a test or lab address must not ask the machine's own DNS servers.
+        named = ", ".join(s.address for s in custom)
+        return Outcome(
+            Status.SKIP,
+            f"this VM's DNS servers ({named}) are compared with {PLATFORM_ADDRESS} only; this "
+            f"run targets {target}",
+            ResolverFacts("", "", (), None, tuple(notes)),
+        )
     if ctx.system.windows:
         question = choose_question(ctx.system.hostname(), suffixes, ctx.config.dns_name)
     else:
@@ -330,7 +343,8 @@ in its DHCP domain; with a placeholder suffix such as reddog.microsoft.com, the 
   forward to it), or the platform does not know the name either.
 - warn: a server answers differently (NXDOMAIN, another address) or not at all: it does not
   forward to 168.63.129.16, so the names Azure provides do not resolve on this VM.
-- skip: no DNS server could be found, or the platform resolver did not answer (dns-udp).
+- skip: no DNS server could be found, the platform resolver did not answer (dns-udp), or
+  the run targets another address than 168.63.129.16 (the VM's servers are not asked then).
 Fix: forward the server to 168.63.129.16 (a conditional forwarder for internal.cloudapp.net
 and your private zones), or use Azure-provided DNS.""",
     facts=ResolverFacts,
