@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests import facts
 from tests.facts import WS, row
-from wirecheck.checks.firewall import FirewallFacts
+from wirecheck.checks.firewall import FirewallFacts, RuleSeen
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Status
 from wirecheck.net.traceroute.hops import HopKind
@@ -499,6 +499,25 @@ def test_non_root_without_the_agent_config_is_recognised_by_its_signature() -> N
         "TCP 80 and 32526 time out because you are not root: most likely the guest agent's"
     )
     assert any(e.startswith("dns-tcp: ok: TCP to the same address works") for e in first.evidence)
+
+
+def test_a_probe_that_reported_after_the_firewalls_reading_is_the_agent_drops_too() -> None:
+    firewall = facts.agent_firewall_as_root(
+        "iptables-save-security-drop-before-uid0.txt", ["tcp-80"]
+    )
+    drop = firewall.agent_counted[0].rule
+    firewall = dataclasses.replace(
+        firewall, rules=(RuleSeen(drop, True, ("tcp-80", "dns-tcp"), 7),)
+    )
+    first = run(
+        **{
+            "tcp-80": timeout("tcp-80", 80),
+            "dns-tcp": dns_down("tcp"),
+            "firewall": _row("firewall", FAIL, "running as root", firewall),
+        }
+    )[0]
+    assert set(first.checks) == {"tcp-80", "dns-tcp", "firewall"}
+    assert first.summary.startswith("TCP 80 times out, DNS over TCP times out: running as root")
 
 
 def test_root_inside_a_user_namespace_is_told_to_leave_it() -> None:

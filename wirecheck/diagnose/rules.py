@@ -98,7 +98,18 @@ def agent_firewall_as_root(run: RunView) -> list[Found]:
     review = firewall.agent_review if firewall else None
     if firewall is None or review is None or not firewall.agent_dropped_root:
         return []
-    probes = list(dict.fromkeys(p for c in firewall.agent_counted for p in c.probes if run.open(p)))
+    counted = [p for c in firewall.agent_counted for p in c.probes]
+    # A probe that timed out at the deadline may report after the firewall's second reading:
+    # it is still the DROP's when the rule can match its packets.
+    keys = {c.rule.key for c in firewall.agent_counted}
+    late = [
+        p
+        for seen in firewall.rules
+        if seen.rule.key in keys
+        for p in seen.probes
+        if run.outcome(p) == "timeout"
+    ]
+    probes = [p for p in dict.fromkeys([*counted, *late]) if run.open(p)]
     if not probes:
         return []
     connects = [p for p in probes if p in run.probes("connect")]
