@@ -173,7 +173,10 @@ def test_a_silent_custom_server_is_bounded_by_the_deadline_and_named() -> None:
     ):
         status, finding, _ = _run(_machine(CONF), platform.port, custom.port)
     assert status is Status.WARN
-    assert f"DNS server {HOST} (/etc/resolv.conf) gives no answer (timeout) for {OWN}" in finding
+    # Its query ends just before the check's deadline ("timeout"); on a loaded machine the
+    # answers may be collected first ("before the deadline"): either way, it is named.
+    assert f"DNS server {HOST} (/etc/resolv.conf) gives no answer " in finding
+    assert f" for {OWN}, where the platform resolver" in finding
 
 
 def test_the_platform_itself_is_not_asked_twice() -> None:

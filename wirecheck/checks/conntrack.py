@@ -33,7 +33,7 @@ from wirecheck.platform.conntrack import (
 RECENT = timedelta(hours=1)
 NEARLY_FULL = 0.9  # of nf_conntrack_max
 LOG_BUDGET_S = 1.5
-RESERVE_S = 0.1  # the second reading is quick; keep this much of the deadline for it
+RESERVE_S = 0.25  # the second reading is quick; keep this much of the deadline for it
 MAX_LINES_SHOWN = 5
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.checks.catalogue import load_all
+from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
 from wirecheck.platform.firewall.agent_rules import AgentReview, review
 from wirecheck.platform.firewall.assess import (
@@ -203,6 +204,11 @@ def prepare_firewall(ctx: CheckContext) -> Snapshot | None:
 
 def run_firewall(ctx: CheckContext) -> Outcome:
     before = ctx.prepared.get("firewall")
+    # What does not change during the probes is read now, not in the last moments.
+    linux = not ctx.system.windows
+    root, note = root_outside(ctx.system) if linux and ctx.system.is_root() else (False, "")
+    forwarding = read_forwarding(ctx.system) if linux else None
+    traffic = flows(load_all(), ctx.config)
     _wait_for_probes(ctx, AFTER_RESERVE_S)
     if ctx.system.windows:
         return _windows(ctx)
@@ -210,9 +216,6 @@ def run_firewall(ctx: CheckContext) -> Outcome:
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
     earlier = before if isinstance(before, Snapshot) and before.readable else None
-    traffic = flows(load_all(), ctx.config)
-    root, note = root_outside(ctx.system) if ctx.system.is_root() else (False, "")
-    forwarding = read_forwarding(ctx.system)
     return assess(
         earlier,
         after,
@@ -230,8 +233,6 @@ def run_firewall(ctx: CheckContext) -> Outcome:
 def _agent_version(ctx: CheckContext) -> str | None:
     """The guest agent's version, if its row is already done (it finishes within seconds;
     the firewall check runs until the probes are done): which rule set it installs."""
-    from wirecheck.checks.guest_agent import LinuxAgentFacts
-
     result = ctx.board.get("guest-agent")
     facts = result.facts_as(LinuxAgentFacts) if result else None
     return facts.agent_version if facts else None
