@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tests.conftest import fixture_text
 from wirecheck.checks.base import ProbeFacts
 from wirecheck.checks.dns import DnsFacts, PtrLookup, ReverseFacts
 from wirecheck.checks.egress.judge import EgressFacts, Observation
 from wirecheck.checks.egress.primary_nic import PrimaryChoice
+from wirecheck.checks.egress.source import SourceSeen, judge_source, primary_ip
 from wirecheck.checks.endpoint import EndpointFacts
 from wirecheck.checks.fetch import Fetch
 from wirecheck.checks.firewall import CountedRule, FirewallFacts
@@ -20,11 +22,15 @@ from wirecheck.checks.wire import WireFacts
 from wirecheck.model import PLATFORM_ADDRESS, CheckResult, Facts, Status
 from wirecheck.net.errors import NetOutcome
 from wirecheck.net.traceroute.hops import Hop, HopKind, ProbeCell
+from wirecheck.platform.firewall.agent_rules import review
+from wirecheck.platform.firewall.forward import forward_blocks
 from wirecheck.platform.firewall.model import Rule
+from wirecheck.platform.firewall.parsers import parse_iptables_save
+from wirecheck.platform.forwarding import Forwarding
 from wirecheck.platform.imds import ImdsNic
-from wirecheck.platform.leases import LeaseScan
+from wirecheck.platform.leases import Lease, LeaseScan
 from wirecheck.platform.netconfig import InterfaceConfig, NetConfig
-from wirecheck.platform.routes import Route
+from wirecheck.platform.routes import Nic, Route
 
 WS = PLATFORM_ADDRESS
 
@@ -93,6 +99,27 @@ def egress(primary: str, leaves: str, faults: Sequence[str] = ()) -> EgressFacts
     )
 
 
+def egress_wrong_source(primary: str = "10.1.0.4", source: str = "10.1.0.5") -> EgressFacts:
+    """egress-nic judged: packets to the target leave eth0 with `source`, not `primary`."""
+    nic = Nic("eth0", "000D3A4B5C6D", (source, primary))
+    route = Route(f"{WS}/32", "eth0", "10.1.0.1", 100)
+    seen = (SourceSeen(WS, "kernel route", "eth0", source),)
+    lease = Lease("eth0", primary, WS, None, (), (), None, "lease")
+    found = primary_ip("eth0", (nic,), None, {}, (lease,))
+    problem = judge_source(found, "eth0", seen, (nic,), (route,), (), False)
+    return EgressFacts(
+        WS,
+        False,
+        PrimaryChoice("eth0", ()),
+        routes=(route,),
+        observations=(Observation("kernel route", "eth0", source),),
+        nics=(nic,),
+        primary_ip=found,
+        sources=seen,
+        source_problem=problem,
+    )
+
+
 def privileges(
     root: bool, user: str | None = None, agent_firewall: str | None = None, source: str = ""
 ) -> PrivilegesFacts:
@@ -116,6 +143,39 @@ def counted_rule(
 def firewall(*counted: CountedRule, agent_firewall: str | None = None) -> FirewallFacts:
     return FirewallFacts(
         ("iptables-save -c",), counted_before=True, agent_firewall=agent_firewall, counted=counted
+    )
+
+
+def agent_firewall_as_root(recorded: str, probes: Sequence[str]) -> FirewallFacts:
+    """The firewall's facts when the guest agent's rules `recorded` (an iptables-save -c
+    fixture) counted from zero while `probes` failed, running as root."""
+    rules = parse_iptables_save(fixture_text(recorded))
+    found = review(rules, WS, None, {r.key: 0 for r in rules if r.packets is not None})
+    counted = tuple(
+        CountedRule(r, r.packets or 0, tuple(probes), True)
+        for r in rules
+        if r.blocking and not r.policy and r.packets
+    )
+    return FirewallFacts(
+        ("iptables-save -c",),
+        counted_before=True,
+        agent_firewall="iptables security/OUTPUT",
+        counted=counted,
+        root=True,
+        agent_review=found,
+    )
+
+
+def firewall_pods_blocked() -> FirewallFacts:
+    """The VM forwards (a bridge cni0) and a custom FORWARD rule drops pods' TCP 80 to WS."""
+    rules = parse_iptables_save(
+        f"*filter\n[4:240] -A FORWARD -d {WS}/32 -p tcp -m tcp --dport 80 -j DROP\nCOMMIT\n"
+    )
+    return FirewallFacts(
+        ("iptables-save -c",),
+        counted_before=True,
+        forwarding=Forwarding(True, ("cni0",)),
+        pod_blocks=tuple(forward_blocks(rules, {}, [(WS, "tcp", 80)])),
     )
 
 

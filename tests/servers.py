@@ -181,6 +181,7 @@ class HttpMode(StrEnum):
     NOT_HTTP = "not-http"  # bytes that are not an HTTP response, then close
     SILENT = "silent"  # reads the request, never answers
     SHORT_BODY = "short-body"  # Content-Length promises more than is sent, then closes
+    RAW = "raw"  # `body` is the whole response (a recorded one), sent as it is
 
 
 class FakeHttpServer:
@@ -231,6 +232,8 @@ class FakeHttpServer:
                 stopping.wait()
             elif self.mode is HttpMode.NOT_HTTP:
                 conn.sendall(NOT_HTTP)
+            elif self.mode is HttpMode.RAW:
+                conn.sendall(self.body or b"")
             elif self.mode is HttpMode.SHORT_BODY:
                 body = self.body if self.body is not None else VERSIONS_XML
                 conn.sendall(self._head(200, "OK", len(body)) + body[: len(body) // 2])

@@ -270,3 +270,80 @@ def test_windows_block_rule_matching_a_failed_probe_fails() -> None:
         platform="win32",
     )
     assert run_firewall(healthy).status is Status.OK
+
+
+# ---------------------------------------------------------------------------------------
+# The guest agent's own rules, running as root (sets recorded with iptables 1.8.9)
+
+DROP_FIRST = fixture_text("iptables-save-security-drop-before-uid0.txt")
+AGENT_DROP = f"-A OUTPUT -d {WS}/32 -p tcp -m conntrack --ctstate INVALID,NEW -j DROP"
+
+
+def _agent_assess(after: str, root: bool | None, version: str | None = None) -> Outcome:
+    return assess(
+        _snapshot(ZERO_COUNTERS.sub("[0:0]", after)),
+        _snapshot(after),
+        flows(load_all(), RunConfig()),
+        {"tcp-80", "tcp-32526"},
+        {"tcp-80", "tcp-32526", "dns-udp"},
+        WS,
+        root=root,
+        agent_version=version,
+    )
+
+
+ZERO_COUNTERS = re.compile(r"\[\d+:\d+\]")
+
+
+def test_as_root_the_agents_drop_ahead_of_its_uid0_accept_is_the_failure() -> None:
+    outcome = _agent_assess(DROP_FIRST, root=True, version="2.11.1.4")
+    assert outcome.status is Status.FAIL
+    assert outcome.finding == (
+        f"running as root, the guest agent's own rule `{AGENT_DROP}` (iptables security/OUTPUT) "
+        "counted 7 packet(s) while tcp-80, tcp-32526 failed: the DROP comes before the TCP 53 "
+        "ACCEPT; the DROP comes before the uid-0 ACCEPT"
+    )
+    assert outcome.fix and "a restart alone does not repair it: they re-create the set" in (
+        outcome.fix
+    )
+    agent = outcome.evidence["agent_rules"]
+    assert agent["version"] == "2.11.1.4"
+    assert [r["is"] for r in agent["rules_in_order"]] == [
+        "the DROP",
+        "the TCP 53 ACCEPT",
+        "the uid-0 ACCEPT",
+    ]
+    assert [r["packets_during_probes"] for r in agent["rules_in_order"]] == [7, 0, 0]
+    assert outcome.evidence["probes_ran_as"] == "root"
+
+
+def test_for_a_non_root_user_the_same_count_is_expected() -> None:
+    outcome = _agent_assess(DROP_FIRST, root=False)
+    assert outcome.status is Status.OK
+    assert "expected for a non-root user" in outcome.finding
+
+
+def test_as_root_a_drop_behind_a_counting_uid0_accept_counted_other_users() -> None:
+    outcome = _agent_assess(fixture_text("iptables-save-security-correct.txt"), root=True)
+    assert outcome.status is Status.OK
+    assert "its uid-0 ACCEPT let root's through" in outcome.finding
+
+
+def test_root_in_a_user_namespace_is_not_root_to_the_rules() -> None:
+    machine = FakeMachine(
+        files={"/proc/self/uid_map": "         0      65534          1\n"},
+        commands={
+            ("iptables-save", "-c"): _sequence(ZERO_COUNTERS.sub("[0:0]", DROP_FIRST), DROP_FIRST),
+            ("nft", "-j", "list", "ruleset"): ok('{"nftables": []}'),
+        },
+    )
+    before = prepare_firewall(context(machine))
+    ctx = context(
+        machine,
+        results=[result("tcp-80", Status.FAIL, outcome="timeout")],
+        prepared={"firewall": before},
+    )
+    outcome = run_firewall(ctx)
+    assert outcome.status is Status.OK  # the agent's DROP is expected for uid 65534
+    assert outcome.evidence["probes_ran_as"] == "not root"
+    assert outcome.evidence["user_namespace"].startswith("uid 0 here is uid 65534 outside")

@@ -11,8 +11,11 @@ from tests.context_fakes import FakeMachine, context, ok
 from wirecheck.checks.privileges import effective_user, run_privileges
 from wirecheck.checks.proxy import run_proxy
 from wirecheck.model import Status
+from wirecheck.platform.proxy import parse_env_file
+from wirecheck.system import CommandResult
 
 WS = "168.63.129.16"
+IMDS = "169.254.169.254"
 UNITS = ("walinuxagent.service", "waagent.service")
 
 
@@ -48,6 +51,23 @@ def test_non_root_behind_the_agent_firewall() -> None:
     assert "expected" in degraded["tcp-80"] and "expected" in degraded["trace-80"]
     assert "TCP 80/32526 timeouts are expected" in outcome.finding
     assert outcome.fix == "Run as root: `sudo wirecheck`."
+
+
+def test_root_inside_a_user_namespace_is_not_root_to_the_agents_firewall() -> None:
+    # `setpriv --reuid=65534 unshare --user --map-root-user`: uid 0 here, 65534 outside.
+    machine = FakeMachine(
+        root=True,
+        files={
+            "/proc/self/uid_map": "         0      65534          1\n",
+            "/etc/waagent.conf": "OS.EnableFirewall=y\n",
+        },
+    )
+    outcome = run_privileges(context(machine, planned=["tcp-80"]), lambda: "root")
+    assert outcome.status is Status.WARN
+    assert outcome.evidence["user"] == "root inside a user namespace"
+    assert outcome.evidence["user_namespace"].startswith("uid 0 here is uid 65534 outside")
+    assert "TCP 80/32526 timeouts are expected" in outcome.finding
+    assert outcome.fix and "outside the user namespace" in outcome.fix
 
 
 def test_trace_rows_are_degraded_only_where_the_guest_proxy_agent_is() -> None:
@@ -109,7 +129,7 @@ def test_no_proxy_anywhere_is_ok() -> None:
     )
     outcome = run_proxy(context(machine))
     assert outcome.status is Status.OK
-    assert outcome.finding == f"no proxy setting would catch http://{WS}/"
+    assert outcome.finding == f"no proxy setting would catch http://{WS}/ or http://{IMDS}/"
     assert outcome.evidence["settings"] == []
 
 
@@ -126,10 +146,33 @@ def test_environment_proxy_warns_redacted_with_fix() -> None:
 
 
 def test_excluded_by_no_proxy_is_ok() -> None:
-    machine = FakeMachine(environ={"http_proxy": "http://p:3128", "no_proxy": f"localhost,{WS}"})
+    bypass = f"localhost,{WS},{IMDS}"
+    machine = FakeMachine(environ={"http_proxy": "http://p:3128", "no_proxy": bypass})
     outcome = run_proxy(context(machine))
     assert outcome.status is Status.OK
     assert "excludes" in outcome.finding
+
+
+def test_a_proxy_that_catches_imds_only_is_flagged() -> None:
+    # /etc/environment as often written: no_proxy covers WireServer, not IMDS.
+    values = parse_env_file(fixture_text("etc-environment-proxy-no-imds-bypass"))
+    values["no_proxy"] += f",{WS}"
+    outcome = run_proxy(context(FakeMachine(environ=values)))
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith(
+        f"a proxy would catch http://{IMDS}/: http_proxy=http://198.51.100.10:3128/ (environment); "
+        "SDKs, scripts and the extensions the agent starts"
+    )
+    assert outcome.evidence["catching"] == []
+    assert [c["name"] for c in outcome.evidence["catching_imds"]] == ["http_proxy"]
+    assert outcome.fix and f"no_proxy=$no_proxy,{WS},{IMDS}" in outcome.fix
+
+
+def test_a_cidr_only_bypass_is_noted() -> None:
+    environ = {"http_proxy": "http://p:3128", "no_proxy": f"{WS},169.254.0.0/16"}
+    outcome = run_proxy(context(FakeMachine(environ=environ)))
+    assert outcome.status is Status.OK
+    assert any("only by a CIDR entry" in n for n in outcome.evidence["notes"])
 
 
 def test_agent_unit_environment_and_environment_file() -> None:
@@ -170,3 +213,59 @@ def test_windows_winhttp_proxy() -> None:
     assert outcome.fix and "bypass-list" in outcome.fix
     direct = FakeMachine(commands={cmd: ok(fixture_text("windows-netsh-winhttp-direct.txt"))})
     assert run_proxy(context(direct, platform="win32")).status is Status.OK
+
+
+REG = "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings"
+HKLM = ("reg", "query", REG)
+HKCU = ("reg", "query", REG.replace("HKLM", "HKCU"))
+POLICY = (
+    "reg",
+    "query",
+    "HKLM\\Software\\Policies\\Microsoft\\Windows\\CurrentVersion\\Internet Settings",
+    "/v",
+    "ProxySettingsPerUser",
+)
+NOT_FOUND = CommandResult((), 1, "", fixture_text("reg-query-hklm-internet-settings-not-found.txt"))
+WINHTTP = ("netsh", "winhttp", "show", "proxy")
+
+
+def test_windows_wininet_per_user_proxy_catches_both() -> None:
+    machine = FakeMachine(
+        commands={
+            WINHTTP: ok(fixture_text("windows-netsh-winhttp-direct.txt")),
+            HKLM: NOT_FOUND,
+            HKCU: ok(fixture_text("reg-query-hkcu-internet-settings.txt")),
+            POLICY: NOT_FOUND,
+        }
+    )
+    outcome = run_proxy(context(machine, platform="win32"))
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith(
+        f"a proxy would catch http://{WS}/ and http://{IMDS}/: ProxyServer=198.51.100.10:3128 "
+        "(WinINET (HKCU))"
+    )
+    assert (
+        outcome.fix
+        and '"HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet ' in outcome.fix
+    )
+    assert "(`<local>` does not cover them)" in outcome.fix
+    assert not any("reg query" in n for n in outcome.evidence["notes"])  # not found is normal
+
+
+def test_windows_wininet_machine_wide_policy_picks_hklm() -> None:
+    machine = FakeMachine(
+        commands={
+            WINHTTP: ok(fixture_text("windows-netsh-winhttp-direct.txt")),
+            HKLM: ok(fixture_text("reg-query-hklm-internet-settings-proxy.txt")),
+            HKCU: ok(fixture_text("reg-query-hkcu-internet-settings.txt")),
+            POLICY: ok(fixture_text("reg-query-hklm-policies-proxysettingsperuser.txt")),
+        }
+    )
+    outcome = run_proxy(context(machine, platform="win32"))
+    # HKLM's override lists WireServer, not IMDS; HKCU's proxy does not apply.
+    assert outcome.status is Status.WARN
+    assert outcome.finding.startswith(
+        f"a proxy would catch http://{IMDS}/: "
+        "ProxyServer=http=198.51.100.10:3128;https=198.51.100.10:3128 (WinINET (HKLM))"
+    )
+    assert "ProxySettingsPerUser=0" in str(outcome.evidence["notes"])

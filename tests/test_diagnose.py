@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests import facts
 from tests.conftest import fixture_bytes, fixture_text
 from tests.facts import WS, row
-from wirecheck.checks.firewall import FirewallFacts, SuspectRule
+from wirecheck.checks.firewall import FirewallFacts, RuleSeen, SuspectRule
 from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.diagnose import NO_PROBLEM, diagnose
 from wirecheck.model import CheckResult, Status
@@ -22,6 +22,7 @@ from wirecheck.net.errors import errno_text
 from wirecheck.net.traceroute.hops import HopKind
 from wirecheck.platform.firewall.model import Rule
 from wirecheck.platform.netconfig import InterfaceConfig
+from wirecheck.platform.proxy_agent import ProxyAgentRefusal
 from wirecheck.platform.waagent import parse_log
 from wirecheck.platform.windows_firewall import (
     outbound_policy_rules,
@@ -143,6 +144,105 @@ CASES = [
         f"Remove it: `iptables -t filter -D OUTPUT -d {WS}/32",
     ),
     Case(
+        "the agent's DROP ahead of its uid-0 ACCEPT, as root",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "wire-versions": WIRE_TIMEOUT,
+            "trace-80": no_answer("trace-80", 80),
+            "firewall": _row(
+                "firewall",
+                FAIL,
+                "running as root, the guest agent's own rule counted 7 packet(s)",
+                facts.agent_firewall_as_root(
+                    "iptables-save-security-drop-before-uid0.txt", ["tcp-80", "tcp-32526"]
+                ),
+            ),
+        },
+        "TCP 80 times out, TCP 32526 times out: running as root, the guest agent's own "
+        "firewall drops root's packets: its DROP counted 7 packet(s) during the probes and no "
+        "uid-0 ACCEPT ahead of it let them through: the DROP comes before the TCP 53 ACCEPT; the "
+        "DROP comes before the uid-0 ACCEPT.",
+        ("tcp-80", "tcp-32526", "trace-80", "wire-versions", "firewall"),
+        "then `systemctl restart walinuxagent`",
+    ),
+    Case(
+        "the agent's DROP without its uid-0 ACCEPT, as root",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "firewall": _row(
+                "firewall",
+                FAIL,
+                "running as root",
+                facts.agent_firewall_as_root(
+                    "iptables-save-security-drop-without-uid0.txt", ["tcp-80"]
+                ),
+            ),
+        },
+        "TCP 80 times out: running as root, the guest agent's own firewall drops root's "
+        "packets: its DROP counted 7 packet(s) during the probes and no uid-0 ACCEPT ahead of it "
+        "let them through: the uid-0 ACCEPT is missing.",
+        ("tcp-80", "firewall"),
+        "Delete the agent's rules, every copy:",
+    ),
+    Case(
+        "a secondary address as the source",
+        {
+            "tcp-80": timeout("tcp-80", 80),
+            "tcp-32526": timeout("tcp-32526", 32526),
+            "wire-versions": WIRE_TIMEOUT,
+            "trace-80": no_answer("trace-80", 80),
+            "dns-udp": dns_down("udp"),
+            "dns-tcp": dns_down("tcp"),
+            "egress-nic": _row("egress-nic", FAIL, "source 10.1.0.5", facts.egress_wrong_source()),
+            "imds": _row("imds", WARN, "IMDS is not reachable", facts.imds("timeout")),
+        },
+        f"Packets to {WS} leave eth0 with source 10.1.0.5, not the primary NIC's primary "
+        "private IP 10.1.0.4; that is why TCP 80 and 32526 time out and DNS fails and IMDS does "
+        "not answer: the platform answers only traffic from the primary NIC's primary private IP.",
+        (
+            "egress-nic",
+            "tcp-80",
+            "tcp-32526",
+            "trace-80",
+            "wire-versions",
+            "dns-udp",
+            "dns-tcp",
+            "imds",
+        ),
+        f"`ip route replace {WS}/32 via 10.1.0.1 dev eth0 src 10.1.0.4`",
+    ),
+    Case(
+        "the GuestProxyAgent refuses a process it does not allow",
+        {
+            "wire-versions": _row(
+                "wire-versions",
+                FAIL,
+                "HTTP 403 from the GuestProxyAgent on this VM",
+                dataclasses.replace(
+                    facts.wire(http_status=403),
+                    proxy_agent_refusal=ProxyAgentRefusal(
+                        403, "WireServer", "WireServer Enforce -  IMDS Audit", True
+                    ),
+                ),
+            )
+        },
+        "GET ?comp=versions gets HTTP 403 from the GuestProxyAgent on this VM (WireServer "
+        "enforce): in Enforce mode it refuses WireServer to any process its allow-list (the VM's "
+        "access control profile) does not name; it never reached WireServer.",
+        ("wire-versions",),
+        "Audit mode",
+    ),
+    Case(
+        "pods behind the VM blocked by a FORWARD rule",
+        {"firewall": _row("firewall", WARN, "containers or pods", facts.firewall_pods_blocked())},
+        f"Containers or pods behind this VM cannot reach {WS} (TCP 80): iptables rule "
+        f"`-A FORWARD -d {WS}/32 -p tcp -m tcp --dport 80 -j DROP` (filter/FORWARD) drops their "
+        "forwarded traffic; the VM's own traffic passes.",
+        ("firewall",),
+        f"iptables -t filter -D FORWARD -d {WS}/32 -p tcp -m tcp --dport 80 -j DROP",
+    ),
+    Case(
         "upstream blackhole",
         {
             "tcp-80": timeout("tcp-80", 80),
@@ -150,8 +250,8 @@ CASES = [
             "wire-versions": WIRE_TIMEOUT,
             "trace-80": no_answer("trace-80", 80),
         },
-        "TCP 80 and 32526 time out and no local rule counted the packets: they are dropped "
-        "after leaving the VM",
+        "TCP 80 and 32526 time out and no local rule counted the packets: they leave the VM "
+        "and get no answer. No NSG and no UDR applies to TCP 80 and 32526",
         ("tcp-80", "tcp-32526", "trace-80", "wire-versions"),
         "wirecheck bundle",
     ),
@@ -519,6 +619,37 @@ def test_non_root_without_the_agent_config_is_recognised_by_its_signature() -> N
     assert any(e.startswith("dns-tcp: ok: TCP to the same address works") for e in first.evidence)
 
 
+def test_a_probe_that_reported_after_the_firewalls_reading_is_the_agent_drops_too() -> None:
+    firewall = facts.agent_firewall_as_root(
+        "iptables-save-security-drop-before-uid0.txt", ["tcp-80"]
+    )
+    drop = firewall.agent_counted[0].rule
+    firewall = dataclasses.replace(
+        firewall, rules=(RuleSeen(drop, True, ("tcp-80", "dns-tcp"), 7),)
+    )
+    first = run(
+        **{
+            "tcp-80": timeout("tcp-80", 80),
+            "dns-tcp": dns_down("tcp"),
+            "firewall": _row("firewall", FAIL, "running as root", firewall),
+        }
+    )[0]
+    assert set(first.checks) == {"tcp-80", "dns-tcp", "firewall"}
+    assert first.summary.startswith("TCP 80 times out, DNS over TCP times out: running as root")
+
+
+def test_root_inside_a_user_namespace_is_told_to_leave_it() -> None:
+    inside = dataclasses.replace(
+        facts.privileges(False, "root inside a user namespace", "enabled"),
+        user_namespace="uid 0 here is uid 65534 outside this user namespace",
+    )
+    rows = {**NON_ROOT, "privileges": _row("privileges", WARN, "not root", inside)}
+    first = run(**rows)[0]
+    assert first.summary.startswith("TCP 80 and 32526 time out because you are not root")
+    assert "outside the user namespace" in first.fix
+    assert "privileges: uid 0 here is uid 65534 outside this user namespace" in first.evidence
+
+
 def test_non_root_with_the_agent_firewall_off_is_not_blamed_on_root() -> None:
     rows = dict(NON_ROOT)
     rows["privileges"] = _row(
@@ -544,7 +675,9 @@ def test_extra_hops_on_both_ports_are_one_cause() -> None:
     )
     assert [c.summary for c in causes] == [
         f"An extra hop is in the path to {WS} (ports 80 and 32526): hop 1 10.1.0.1 before the "
-        "target; on Azure it is one hop away (an appliance or a wrong route)."
+        "target; on Azure it is one hop away (user-defined routes do not apply to the platform "
+        "address): the guest sends it there (a guest route or policy rule, a tunnel or VPN "
+        "client, or an appliance the guest routes through)."
     ]
 
 

@@ -308,7 +308,15 @@ def test_firewalld_direct_rules() -> None:
   <passthrough ipv="ipv4">-t filter -I OUTPUT -j ACCEPT</passthrough>
 </direct>
 """
-    (rule,) = parse_firewalld_direct(text)
+    passthrough, rule = parse_firewalld_direct(text)
+    assert (passthrough.table, passthrough.chain, passthrough.verdict) == (
+        "direct filter",
+        "OUTPUT",
+        "ACCEPT",
+    )
+    assert passthrough.remove == (
+        "firewall-cmd --permanent --direct --remove-passthrough ipv4 -t filter -I OUTPUT -j ACCEPT"
+    )
     assert (rule.source, rule.table, rule.chain, rule.verdict) == (
         "firewalld",
         "direct filter",

@@ -41,3 +41,15 @@ def test_proc_files_are_regular_and_readable() -> None:
     if not Path("/proc/net/route").exists():
         pytest.skip("no /proc/net/route here")
     assert read_text("/proc/net/route").startswith("Iface")
+
+
+def test_read_text_reads_proc_sys_files() -> None:
+    # A single multi-megabyte read of a /proc/sys file fails with ENOMEM: read in pieces.
+    assert read_text("/proc/sys/net/ipv4/ip_forward").strip() in ("0", "1")
+
+
+def test_read_text_reads_a_file_larger_than_one_piece_up_to_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 200_000)
+    assert len(read_text(str(path))) == 200_000
+    assert len(read_text(str(path), limit=70_000)) == 70_000

@@ -37,10 +37,21 @@ class CommandResult:
         return self.returncode == 0
 
 
+# Read in pieces: /proc/sys files allocate a kernel buffer as large as the read asked
+# for, and refuse a multi-megabyte read with ENOMEM.
+READ_CHUNK = 64 * 1024
+
+
 def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
     """Read at most `limit` bytes of a text file; undecodable bytes are replaced, not fatal."""
+    data = bytearray()
     with open_regular(path) as handle:
-        return handle.read(limit).decode("utf-8", errors="replace")
+        while len(data) < limit:
+            chunk = handle.read(min(READ_CHUNK, limit - len(data)))
+            if not chunk:
+                break
+            data += chunk
+    return bytes(data).decode("utf-8", errors="replace")
 
 
 def open_regular(path: str) -> BinaryIO:

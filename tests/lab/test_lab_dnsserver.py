@@ -77,3 +77,22 @@ def test_servers_answer_wirechecks_own_dns_client_over_udp_and_tcp() -> None:
     assert (tcp.rcode, tcp.answers) == ("NOERROR", ("10.1.0.4",))
     assert ptr.rcode == "NXDOMAIN"
     assert f"{FQDN}. A -> NOERROR" in log.getvalue()
+
+
+def test_a_forwarding_server_relays_the_platform_resolvers_answers() -> None:
+    log = io.StringIO()
+    platform = DnsSimulator("127.0.0.1", ZONE, Log(log, "dns"), udp_port=0, tcp_port=0)
+    platform_port = platform.start()["udp"]
+    empty = Zone.from_records({})
+    forwarder = DnsSimulator(
+        "127.0.0.1", empty, Log(log, "custom"), 0, 0, forward_to=("127.0.0.1", platform_port)
+    )
+    alone = DnsSimulator("127.0.0.1", empty, Log(log, "custom"), udp_port=0, tcp_port=0)
+    try:
+        relayed = dnsq.query(FQDN, "A", "127.0.0.1", forwarder.start()["udp"], "udp", 3)
+        unknown = dnsq.query(FQDN, "A", "127.0.0.1", alone.start()["udp"], "udp", 3)
+    finally:
+        for sim in (platform, forwarder, alone):
+            sim.stop()
+    assert (relayed.rcode, relayed.answers) == ("NOERROR", ("10.1.0.4",))
+    assert unknown.rcode == "NXDOMAIN"  # an empty zone forwards nowhere

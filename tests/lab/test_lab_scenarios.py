@@ -82,6 +82,7 @@ def test_every_scenario_declares_its_first_cause_in_catalogue_rows() -> None:
         "lease-nm-internal",
         "lease-dhcpcd",
         "lease-cloud-init",
+        "custom-dns-forwards",
     ]
     assert all(scenario(n).diagnosis.keywords == ("No problem found",) for n in healthy)
 
@@ -214,7 +215,9 @@ def test_expected_exit_code_is_the_worst_declared() -> None:
 
 def test_non_root_scenario_runs_as_nobody() -> None:
     assert scenario("agent-firewall-nonroot").run_as_uid == 65534
-    assert all(s.run_as_uid is None for s in SCENARIOS if "nonroot" not in s.name)
+    assert scenario("agent-firewall-userns-root").run_as_uid == 65534  # root in a userns
+    not_root = ("nonroot", "userns")
+    assert all(s.run_as_uid is None for s in SCENARIOS if not any(w in s.name for w in not_root))
 
 
 @pytest.mark.parametrize("bad", ["", "UPPER", "a-b", "x" * 11, "../etc"])
@@ -225,5 +228,5 @@ def test_lab_names_refuse_anything_outside_the_pattern(bad: str) -> None:
 
 def test_lab_names_are_prefixed() -> None:
     names = lab_names("t1")
-    assert names.namespaces == ("wcl-t1-vm", "wcl-t1-host", "wcl-t1-app")
+    assert names.namespaces == ("wcl-t1-vm", "wcl-t1-host", "wcl-t1-app", "wcl-t1-pod")
     assert str(names.vm_etc) == "/etc/netns/wcl-t1-vm"

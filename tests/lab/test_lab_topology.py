@@ -46,6 +46,9 @@ def test_links_are_veth_pairs_between_lab_namespaces_with_short_names(item: Scen
     links = [argv for argv in built.commands if argv[3:5] == ("link", "add")]
     assert links
     for argv in links:
+        if argv[-2:] == ("type", "bridge"):  # a pod's bridge, inside the VM
+            assert argv[2] == NAMES.vm and len(argv[5]) <= 15
+            continue
         assert "veth" in argv
         peer_ns = argv[argv.index("netns") + 1]
         assert peer_ns in built.namespaces and peer_ns != argv[2]
@@ -55,7 +58,7 @@ def test_links_are_veth_pairs_between_lab_namespaces_with_short_names(item: Scen
 
 def test_only_the_appliance_forwards() -> None:
     built = _plan(scenario("appliance-hop"))
-    assert built.namespaces == NAMES.namespaces
+    assert built.namespaces == (NAMES.vm, NAMES.host, NAMES.appliance)
     forwarding = {
         argv[3]: argv[-1] for argv in built.commands if argv[-1].startswith("net.ipv4.ip_forward")
     }
@@ -70,9 +73,21 @@ def test_only_the_appliance_forwards() -> None:
 def test_no_namespace_gets_a_default_route_except_the_vm_into_the_lab() -> None:
     for item in SCENARIOS:
         for argv in _plan(item).commands:
-            if argv[3:6] == ("route", "add", "default"):
+            if argv[3:6] == ("route", "add", "default") and argv[2] == NAMES.pod:
+                assert argv[7] == "10.244.0.1"  # the pod's, into the VM
+            elif argv[3:6] == ("route", "add", "default"):
                 assert argv[2] == NAMES.vm
                 assert argv[7] in ("10.1.0.1", "10.1.1.1")
+
+
+def test_a_pod_scenario_forwards_in_the_vm_and_masquerades_the_pod() -> None:
+    built = _plan(scenario("pod-forward-drop"))
+    assert built.namespaces == (NAMES.vm, NAMES.host, NAMES.pod)
+    lines = [" ".join(argv) for argv in built.commands]
+    assert f"ip netns exec {NAMES.vm} sysctl -qw net.ipv4.ip_forward=1" in lines
+    assert f"ip -n {NAMES.vm} link set vethpod0 master cni0" in lines
+    masquerade = "-t nat -A POSTROUTING -s 10.244.0.0/24 -o eth0 -j MASQUERADE"
+    assert any(line.endswith(masquerade) and NAMES.vm in line for line in lines)
 
 
 def test_vm_routes_like_azure_dhcp_and_the_secondary_override() -> None:
@@ -216,3 +231,22 @@ def test_imds_network_has_the_fixtures_shape_and_the_lab_nics() -> None:
     for nic, expected in zip(mine["interface"], fixture["interface"]):
         assert nic["ipv4"]["subnet"] == expected["ipv4"]["subnet"]
         assert set(nic) == set(expected)
+
+
+def test_a_custom_dns_scenario_names_its_server_and_lets_it_reach_the_platform() -> None:
+    built = _plan(scenario("custom-dns-nxdomain"))
+    assert parse_resolv_conf(built.vm_etc["resolv.conf"]).nameservers == ("192.0.2.53",)
+    host = NAMES.host
+    assert ("ip", "-n", host, "addr", "add", "192.0.2.53/32", "dev", "lo") in built.commands
+    lo_accept = ("ip", "netns", "exec", host, "iptables", "-w", "-I", "INPUT", "-i", "lo")
+    assert any(argv[: len(lo_accept)] == lo_accept for argv in built.commands)
+    healthy = _plan(scenario("healthy"))
+    assert not any(argv[: len(lo_accept)] == lo_accept for argv in healthy.commands)
+
+
+def test_the_second_ip_scenario_adds_it_before_the_primary_and_lists_it_in_imds() -> None:
+    built = _plan(scenario("source-second-ip"))
+    order = [argv[5] for argv in built.commands if argv[3:5] == ("addr", "add") and "eth0" in argv]
+    assert order == ["10.1.0.5/24", "10.1.0.4/24"]
+    primary = topology.imds_network(second_ip=True)["interface"][0]["ipv4"]["ipAddress"]
+    assert [a["privateIpAddress"] for a in primary] == ["10.1.0.4", "10.1.0.5"]

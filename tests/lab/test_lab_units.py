@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -86,15 +87,14 @@ def test_vm_entry_overlays_the_lab_etc_and_lease_before_the_command() -> None:
     assert argv[4:6] == ["sh", "-c"]
     entry = argv[6]
     assert 'lowerdir=$1:/etc" /etc' in entry and 'lowerdir=$2:/var/lib" /var/lib' in entry
-    assert entry.endswith('if [ -s "$3" ]; then . "$3"; fi; shift 3; exec "$@"')
-    assert argv[-4:] == [
-        str(NAMES.vm_etc_layer),
-        str(NAMES.vm_var_lib),
-        str(NAMES.vm_setup),
-        "/bin/sh",
-    ]
+    assert 'lowerdir=$3:/var/log" /var/log' in entry
+    assert entry.endswith('if [ -s "$4" ]; then . "$4"; fi; shift 4; exec "$@"')
+    layers = [str(NAMES.vm_etc_layer), str(NAMES.vm_var_lib), str(NAMES.vm_var_log)]
+    assert argv[-5:] == [*layers, str(NAMES.vm_setup), "/bin/sh"]
     # The layers live in the lab's state directory, never inside the directories they cover.
-    assert NAMES.vm_etc_layer.parent == NAMES.vm_var_lib.parent == NAMES.state_dir
+    assert {NAMES.vm_etc_layer.parent, NAMES.vm_var_lib.parent, NAMES.vm_var_log.parent} == {
+        NAMES.state_dir
+    }
 
 
 def test_child_env_drops_the_machines_proxies_and_adds_the_scenarios() -> None:
@@ -129,3 +129,31 @@ def test_a_bad_scenario_is_one_line_and_exit_3() -> None:
     assert result.exit_code == 3
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("wirecheck lab: ")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_user_namespace_scenario_enters_one_as_nobody_and_opens_the_way_to_python(
+    tmp_path: Path,
+) -> None:
+    closed = tmp_path / "closed"
+    (closed / "bin").mkdir(parents=True)
+    closed.chmod(0o700)
+    python = str(closed / "bin" / "python3")
+    command = vm_command(scenario("agent-firewall-userns-root"), [], python, "/run/open")
+    # As root, in the VM's own mount namespace: the closed directory gets an open overlay.
+    assert command[:2] == ["sh", "-c"] and f"{closed}" in command[2]
+    assert 'lowerdir=$0:$d" "$d"' in command[2] and command[3] == "/run/open"
+    # Then nobody, then a user namespace in which nobody is root.
+    assert command[4:10] == [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]
+    assert command[10:] == [
+        *("unshare", "--user", "--map-root-user"),
+        *(python, "-m", "wirecheck", "run", "--force"),
+    ]
+    argv = vm_argv(NAMES, scenario("agent-firewall-userns-root"), [], python="/usr/bin/python3")
+    assert argv[-8:-5] == ["unshare", "--user", "--map-root-user"]

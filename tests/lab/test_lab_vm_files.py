@@ -53,7 +53,7 @@ def _on_a_machine_with_an_agent(tmp_path: Path, names: LabNames) -> str:
         timeout=30,
     )
     assert done.returncode == 0, done.stderr
-    assert "wirecheck lab:" not in done.stderr  # both lab overlays were mounted
+    assert "wirecheck lab:" not in done.stderr  # every lab overlay was mounted
     return done.stdout
 
 
@@ -84,8 +84,25 @@ def test_the_overlays_stay_inside_the_vms_command(names: LabNames) -> None:
         text=True,
         timeout=30,
     )
-    assert inside.stdout.strip() == "2"  # /etc and /var/lib
+    assert inside.stdout.strip() == "3"  # /etc, /var/lib and /var/log
     assert "wirecheck-lab" not in Path("/proc/self/mounts").read_text(encoding="utf-8")
     assert not Path("/etc/waagent.conf").exists() or (
         WAAGENT_CONF_FIREWALL_ON not in Path("/etc/waagent.conf").read_text(encoding="utf-8")
+    )
+
+
+def test_a_scenarios_log_files_are_seen_in_var_log(names: LabNames) -> None:
+    Lab(names).up(scenario("gpa-refuses"))
+    shown = subprocess.run(
+        in_vm(
+            names, ["cat", "/var/log/azure-proxy-agent/status.json", "/etc/azure/proxy-agent.json"]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "WireServer Enforce" in shown.stdout and "ebpf_cgroup.o" in shown.stdout
+    assert not Path("/var/log/azure-proxy-agent/status.json").exists() or (
+        "wirecheck" not in Path("/var/log/azure-proxy-agent/status.json").read_text("utf-8")
     )

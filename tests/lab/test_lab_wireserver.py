@@ -169,3 +169,11 @@ def test_a_probe_that_resets_is_one_log_line_not_a_traceback(
     reply = http.get("127.0.0.1", ports["http"], VERSIONS, Deadline(3))
     assert reply.status == 200
     assert "Traceback" not in log.getvalue()
+
+
+def test_gpa_mode_answers_like_the_guest_proxy_agents_listener() -> None:
+    reply = wire_reply(WireMode.GPA_403, "GET", "/?comp=versions")
+    assert reply.raw is not None
+    head, _, body = reply.raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403 Forbidden\r\n") and body == b""
+    assert b"connection: close" in head and b"x-ms-azure-host-authorization" not in head

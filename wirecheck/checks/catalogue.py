@@ -30,6 +30,8 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("guest-agent", "guest_agent"),
     ("agent-health", "agent_health"),
     ("imds", "imds"),
+    ("resolver", "resolver"),
+    ("conntrack", "conntrack"),
 )
 IDS: tuple[str, ...] = tuple(check_id for check_id, _ in CATALOGUE)
 _MODULES = dict(CATALOGUE)

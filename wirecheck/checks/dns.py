@@ -124,7 +124,7 @@ def _dns_fix(outcome: NetOutcome, target: str, port: int, transport: str) -> str
         )
     return (
         f"Allow {transport.upper()} port {port} to {target}: look for a rule with "
-        f"{advice.find_rule(target, repr(f'dport {port}'))}, then an NSG or appliance."
+        f"{advice.find_rule(target, repr(f'dport {port}'))}; then {advice.nsg_rule('dns')}."
     )
 
 

@@ -16,7 +16,9 @@ from typing import Any
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.checks.catalogue import load_all
 from wirecheck.checks.firewall_windows import windows_snapshot
+from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
+from wirecheck.platform.firewall.agent_rules import AgentReview, review
 from wirecheck.platform.firewall.assess import (
     agent_firewall,
     counter_increase,
@@ -26,8 +28,11 @@ from wirecheck.platform.firewall.assess import (
     reachable_chains,
     touches_path,
 )
+from wirecheck.platform.firewall.forward import PodBlock, describe_flows, forward_blocks
 from wirecheck.platform.firewall.model import Rule, Snapshot
 from wirecheck.platform.firewall.reader import read_snapshot
+from wirecheck.platform.forwarding import Forwarding, read_forwarding
+from wirecheck.platform.userns import root_outside
 
 # Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
 AFTER_RESERVE_S = 0.25
@@ -124,6 +129,27 @@ class FirewallFacts(Facts):
     rules: tuple[RuleSeen, ...] = ()
     counted: tuple[CountedRule, ...] = ()  # foreign rules first, then the agent's
     suspects: tuple[SuspectRule, ...] = ()  # only when no rule was counted
+    # Whether the probes ran as uid 0 to the kernel (None: not known, e.g. Windows); a root
+    # inside a user namespace is not, and says so in `root_note`.
+    root: bool | None = None
+    root_note: str = ""
+    agent_review: AgentReview | None = None  # the guest agent's rules against its version's
+    # Whether this VM forwards for containers or pods, and the FORWARD-path rules that drop
+    # their traffic to the platform (only looked for when it forwards).
+    forwarding: Forwarding | None = None
+    pod_blocks: tuple[PodBlock, ...] = ()
+
+    @property
+    def foreign_pod_blocks(self) -> tuple[PodBlock, ...]:
+        """Pod blocks that are not AKS's own (by design) rules."""
+        return tuple(b for b in self.pod_blocks if not b.aks)
+
+    @property
+    def agent_dropped_root(self) -> bool:
+        """As root, the agent's DROP counted while probes it matches failed, and no uid-0
+        ACCEPT ahead of it did: the agent's own firewall dropped root's traffic."""
+        review = self.agent_review
+        return bool(self.root and self.agent_counted and review is not None and review.dropped_root)
 
     @property
     def culprits(self) -> tuple[CountedRule, ...]:
@@ -143,6 +169,16 @@ class FirewallFacts(Facts):
             else "after the probes only (no snapshot before them): rules are not tied to probes",
             "agent_firewall": self.agent_firewall,
         }
+        if self.root is not None:
+            evidence["probes_ran_as"] = "root" if self.root else "not root"
+        if self.root_note:
+            evidence["user_namespace"] = self.root_note
+        if self.agent_review is not None:
+            evidence["agent_rules"] = self.agent_review.to_dict()
+        if self.forwarding is not None:
+            evidence["forwarding"] = self.forwarding.describe()
+        if self.pod_blocks:
+            evidence["forwarded_traffic_dropped"] = [b.to_dict() for b in self.pod_blocks]
         if self.notes:
             evidence["notes"] = list(self.notes)
         evidence["rules"] = [r.to_dict() for r in self.rules[:MAX_RULES_SHOWN]]
@@ -173,13 +209,36 @@ def run_firewall(ctx: CheckContext) -> Outcome:
     if ctx.system.windows:
         return _windows(ctx)  # no counters: read while the probes run, then match
     before = ctx.prepared.get("firewall")
+    # What does not change during the probes is read now, not in the last moments.
+    linux = not ctx.system.windows
+    root, note = root_outside(ctx.system) if linux and ctx.system.is_root() else (False, "")
+    forwarding = read_forwarding(ctx.system) if linux else None
+    traffic = flows(load_all(), ctx.config)
     _wait_for_probes(ctx, AFTER_RESERVE_S)
     after = read_snapshot(ctx.system, max(ctx.deadline.remaining(), 0.1))
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
     earlier = before if isinstance(before, Snapshot) and before.readable else None
-    traffic = flows(load_all(), ctx.config)
-    return assess(earlier, after, traffic, failed, set(results), ctx.config.target)
+    return assess(
+        earlier,
+        after,
+        traffic,
+        failed,
+        set(results),
+        ctx.config.target,
+        root=root,
+        root_note=note,
+        agent_version=_agent_version(ctx),
+        forwarding=forwarding,
+    )
+
+
+def _agent_version(ctx: CheckContext) -> str | None:
+    """The guest agent's version, if its row is already done (it finishes within seconds;
+    the firewall check runs until the probes are done): which rule set it installs."""
+    result = ctx.board.get("guest-agent")
+    facts = result.facts_as(LinuxAgentFacts) if result else None
+    return facts.agent_version if facts else None
 
 
 def _windows(ctx: CheckContext) -> Outcome:
@@ -212,8 +271,16 @@ def assess(
     failed: set[str],
     ran: set[str],
     target: str,
+    *,
+    root: bool | None = None,
+    root_note: str = "",
+    agent_version: str | None = None,
+    forwarding: Forwarding | None = None,
 ) -> Outcome:
-    """The verdict from two snapshots and the probes' results. Pure."""
+    """The verdict from two snapshots and the probes' results. Pure.
+
+    `root`: whether the probes ran as uid 0 to the kernel (the guest agent's rules let
+    only uid 0 through); `agent_version`: which rule set the agent installs."""
     if not after.readable:
         return Outcome(
             Status.SKIP,
@@ -225,6 +292,7 @@ def assess(
     found = _sort_rules(after, before is not None, rose, traffic, failed, ran, target)
     culprits = [c for c in found.counted if not c.agent]
     agent_counted = [c for c in found.counted if c.agent]
+    earlier = {r.key: r.packets for r in before.rules if r.packets is not None} if before else None
     facts = FirewallFacts(
         after.sources,
         after.notes,
@@ -233,6 +301,17 @@ def assess(
         rules=tuple(found.seen),
         counted=tuple(culprits + agent_counted),
         suspects=() if culprits else tuple(found.suspects),
+        root=root,
+        root_note=root_note,
+        agent_review=review(after.rules, target, agent_version, earlier),
+        forwarding=forwarding,
+        pod_blocks=tuple(
+            forward_blocks(
+                after.rules, after.hooks, [(f.address, f.protocol, f.port) for f in traffic]
+            )
+        )
+        if forwarding is not None and forwarding.enabled
+        else (),
     )
     if culprits:
         first = culprits[0]
@@ -244,6 +323,17 @@ def assess(
             f"probes while {', '.join(first.probes)} failed{others}",
             facts,
             fix=_remove_fix(first.rule),
+        )
+    if facts.agent_dropped_root and facts.agent_review is not None:
+        first = agent_counted[0]
+        agent = facts.agent_review
+        return Outcome(
+            Status.FAIL,
+            f"running as root, the guest agent's own rule `{first.rule.text}` "
+            f"({agent.where}) counted {first.packets} packet(s) while "
+            f"{', '.join(first.probes)} failed: {agent.why()}",
+            facts,
+            fix=agent.fix(),
         )
     if found.suspects:
         rule, hit = found.suspects[0].rule, found.suspects[0].probes
@@ -266,8 +356,32 @@ def assess(
             facts,
             fix=_remove_fix(rule),
         )
+    if facts.foreign_pod_blocks:
+        first_block = facts.foreign_pod_blocks[0]
+        rule = first_block.rule
+        counted = f", {rule.packets} packet(s) so far" if rule.packets else ""
+        return Outcome(
+            Status.WARN,
+            f"containers or pods behind this VM ({_behind(forwarding)}) cannot reach "
+            f"{first_block.text()}: {_name(rule)} drops that forwarded traffic"
+            f"{counted}"
+            + (
+                f" (and {len(facts.foreign_pod_blocks) - 1} more rule(s))"
+                if len(facts.foreign_pod_blocks) > 1
+                else ""
+            ),
+            facts,
+            fix=f"If they must reach the platform, remove it: `{rule.remove}`; and from where "
+            f"it is restored ({PERSISTENCE}). Traffic from the VM itself is not affected.",
+        )
     agent_rules = facts.agent_firewall
-    if agent_counted:
+    if agent_counted and root:
+        first = agent_counted[0]
+        finding = (
+            f"the guest agent's own rule counted {first.packets} packet(s) during the probes, "
+            "but its uid-0 ACCEPT let root's through: other users' connections"
+        )
+    elif agent_counted:
         first = agent_counted[0]
         finding = (
             f"the guest agent's own rule dropped {first.packets} packet(s) of "
@@ -281,7 +395,7 @@ def assess(
         finding = f"{expected}{foreign} rule(s) touch {target} or its ports; none blocked a probe"
     else:
         finding = f"no local rule touches {target} or its ports"
-    return Outcome(Status.OK, finding, facts)
+    return Outcome(Status.OK, finding + _aks_note(facts), facts)
 
 
 @dataclass
@@ -357,6 +471,21 @@ def _touched(
     return list(dict.fromkeys(found))
 
 
+def _behind(forwarding: Forwarding | None) -> str:
+    if forwarding is None:
+        return "it forwards"
+    named = forwarding.bridges + forwarding.container_interfaces
+    return f"ip_forward=1, {', '.join(named[:3])}" if named else "ip_forward=1"
+
+
+def _aks_note(facts: FirewallFacts) -> str:
+    """AKS's own FORWARD rules, said in the finding: by design, not a fault."""
+    blocked = [f for b in facts.pod_blocks if b.aks for f in b.flows]
+    if not blocked:
+        return ""
+    return f"; pods cannot reach {describe_flows(blocked)} (AKS's own FORWARD rules, by design)"
+
+
 def _name(rule: Rule) -> str:
     where = f"{rule.table}/{rule.chain}"
     kind = {"windows": "Windows Firewall rule", "firewalld": "firewalld direct rule"}.get(
@@ -404,15 +533,26 @@ target. The counters are read before the first probe and again after the probes,
 blocking rule that counted packets while a probe failed is named, with the command that
 removes it.
 The guest agent's own rules (security/OUTPUT: accept TCP 53, accept uid 0, drop NEW and
-INVALID; or the nftables table `walinuxagent`) are recognised and expected.
+INVALID; or the nftables table `walinuxagent`; or firewalld passthroughs) are recognised,
+listed in order with their counters and compared with the set the installed agent version
+puts in. For a non-root user their DROP is expected; running as root (uid 0 outside any user
+namespace), a DROP of theirs that counted the failing probes' packets is not: the finding
+says what is wrong (the DROP before the uid-0 ACCEPT, a missing or duplicated rule, a
+leftover of an old agent).
+When the VM forwards for containers or pods (ip_forward=1; bridges, CNI interfaces), the
+rules on the FORWARD path that drop their traffic to the target or IMDS are named too (AKS's
+own, which block pods from WireServer by design, are said but not a warning).
 - ok: no rule touches the target, only the agent's rules do, or none blocked a probe.
 - warn: a blocking rule matches the target or a probed port but has no counter to prove
-  it dropped a probe (or its probe did not run).
+  it dropped a probe (or its probe did not run); or a FORWARD-path rule (not AKS's own)
+  drops what containers or pods behind the VM send to the platform.
 - fail: a blocking rule counted packets during the probes while the probe it matches
   failed (Windows: an enabled block rule, a default outbound Block with no allow rule, or
-  a WFP block filter matches a failed probe).
+  a WFP block filter matches a failed probe); or, as root, the guest agent's own DROP did.
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
-Fix: remove the rule (the command is in the fix line) and from where it is restored at boot.""",
+Fix: remove the rule (the command is in the fix line) and from where it is restored at boot;
+for the agent's own rules, delete them all and restart the agent, which adds them again in
+order.""",
     facts=FirewallFacts,
     context=True,
     without_root=(

@@ -7,7 +7,7 @@ from typing import Any
 
 from wirecheck import advice
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ProbeFacts, Traffic
-from wirecheck.checks.fetch import Fetch
+from wirecheck.checks.fetch import Fetch, proxy_agent_refusal
 from wirecheck.errors import ParseError
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.net import http
@@ -19,6 +19,7 @@ from wirecheck.platform.imds import (
     outbound_public_ip,
     parse_network,
 )
+from wirecheck.platform.proxy_agent import ProxyAgentRefusal
 from wirecheck.platform.routes import default_routes, parse_proc_net_route
 
 
@@ -29,6 +30,7 @@ class ImdsFacts(ProbeFacts):
     outbound_public_ip: str | None = None
     outbound_public_ip_why: str = ""
     body: str | None = None  # an answer that was not IMDS's, for the evidence
+    proxy_agent_refusal: ProxyAgentRefusal | None = None  # the GuestProxyAgent answered
 
     @property
     def net_outcome(self) -> NetOutcome:
@@ -44,6 +46,8 @@ class ImdsFacts(ProbeFacts):
             evidence["http_status"] = self.fetch.http_status
         if self.fetch.proxy_agent_header:
             evidence["guest_proxy_agent_header"] = True
+        if self.proxy_agent_refusal is not None:
+            evidence["guest_proxy_agent_refusal"] = self.proxy_agent_refusal.describe()
         if self.body is not None:
             evidence["body"] = self.body
         if self.nics is not None:
@@ -100,6 +104,14 @@ def run_imds(ctx: CheckContext) -> Outcome:
             ImdsFacts(fetch),
             fix=f"Something other than IMDS may answer at {address} (a proxy or local "
             "listener); retry, then check the guest-agent row for the GuestProxyAgent.",
+        )
+    refusal = proxy_agent_refusal(ctx, fetch, "IMDS")
+    if refusal is not None:
+        return Outcome(
+            Status.WARN,
+            f"{refusal.describe()}; the request did not reach IMDS",
+            ImdsFacts(fetch, proxy_agent_refusal=refusal),
+            fix=refusal.fix(),
         )
     if reply.status != 200:
         return Outcome(

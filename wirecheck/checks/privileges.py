@@ -10,6 +10,7 @@ from typing import Any
 from wirecheck import advice
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import Facts, Status
+from wirecheck.platform.userns import root_outside
 from wirecheck.platform.waagent import (
     WAAGENT_CONF,
     firewall_enabled,
@@ -28,11 +29,15 @@ class PrivilegesFacts(Facts):
     agent_firewall: str | None = None
     agent_firewall_source: str = ""
     degraded: Mapping[str, str] = field(default_factory=dict)  # check id -> what it loses
+    # Root only inside a user namespace: what uid 0 is outside it (the kernel's view).
+    user_namespace: str = ""
 
     def evidence(self) -> dict[str, Any]:
         if self.root:
             return {"root": True}
         evidence: dict[str, Any] = {"root": False, "user": self.user}
+        if self.user_namespace:
+            evidence["user_namespace"] = self.user_namespace
         if self.agent_firewall is not None:
             evidence.update(
                 agent_firewall=self.agent_firewall,
@@ -81,25 +86,38 @@ def run_privileges(
 ) -> Outcome:
     windows = ctx.system.windows
     who = "Administrator" if windows else "root"
+    namespace = ""
     if ctx.system.is_root():
-        return Outcome(
-            Status.OK, f"running as {who}: every check runs at full strength", PrivilegesFacts(True)
-        )
+        outside, namespace = (True, "") if windows else root_outside(ctx.system)
+        if outside:
+            return Outcome(
+                Status.OK,
+                f"running as {who}: every check runs at full strength",
+                PrivilegesFacts(True),
+            )
     # Windows has no uid: the logon name is the account (elevation keeps it).
     user = ctx.system.environ.get("USERNAME") if windows else user_name()
+    if namespace:
+        user = f"{user or 'root'} inside a user namespace"
     state, why = (None, "") if windows else agent_firewall_state(ctx)
     proxy_agent = not windows and proxy_agent_installed(ctx.system.read_text)
     degraded = degradations(ctx, windows, proxy_agent, state == "enabled")
-    facts = PrivilegesFacts(False, user, state, why, degraded)
+    facts = PrivilegesFacts(False, user, state, why, degraded, namespace)
     effects = ", ".join(degraded) or "no check in this run"
     finding = f"not running as {who}{f' ({user})' if user else ''}: degraded: {effects}"
     if state == "enabled":
         finding += "; TCP 80/32526 timeouts are expected (the guest agent's firewall)"
+    if namespace:
+        finding += f"; {namespace}"
     return Outcome(
         Status.WARN,
         finding,
         facts,
-        fix="Run as Administrator (an elevated prompt)." if windows else advice.RUN_AS_ROOT,
+        fix="Run as Administrator (an elevated prompt)."
+        if windows
+        else advice.RUN_AS_REAL_ROOT
+        if namespace
+        else advice.RUN_AS_ROOT,
     )
 
 

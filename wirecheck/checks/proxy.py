@@ -7,14 +7,17 @@ other tools, and which agent, would not go direct.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import Facts, Status
+from wirecheck.net.parallel import gather
 from wirecheck.platform.proxy import (
     ProxySetting,
     catching_proxy,
+    cidr_only_bypass,
     parse_env_file,
     parse_environment_files,
     parse_systemd_environment,
@@ -22,6 +25,20 @@ from wirecheck.platform.proxy import (
 )
 from wirecheck.platform.waagent import WAAGENT_CONF, conf_proxy, parse_conf
 from wirecheck.platform.windows import parse_winhttp_proxy, winhttp_bypassed
+from wirecheck.platform.wininet import (
+    HKCU_SETTINGS,
+    HKLM_SETTINGS,
+    INTERNET_SETTINGS,
+    NOT_FOUND,
+    POLICY_SETTINGS,
+    WinInetProxy,
+    catches,
+    parse_reg_query,
+    per_machine,
+    values_of,
+    wininet_proxy,
+)
+from wirecheck.system import CommandResult
 
 AGENT_UNITS = ("walinuxagent.service", "waagent.service")
 COMMAND_TIMEOUT_S = 1.0
@@ -42,11 +59,13 @@ class ProxyFacts(Facts):
     catching: tuple[ProxySetting, ...]  # those that would catch http://<target>/
     waagent_conf_proxy: str | None = None  # HttpProxy in /etc/waagent.conf
     notes: tuple[str, ...] = ()
+    catching_imds: tuple[ProxySetting, ...] = ()  # those that would catch http://<IMDS>/
 
     def evidence(self) -> dict[str, Any]:
         evidence: dict[str, Any] = {
             "settings": [_shown(s) for s in self.settings],
             "catching": [_shown(s) for s in self.catching],
+            "catching_imds": [_shown(s) for s in self.catching_imds],
             "wirecheck": "connects directly: no proxy is used for any probe",
         }
         if self.waagent_conf_proxy:
@@ -81,34 +100,34 @@ def unit_settings(ctx: CheckContext) -> tuple[list[ProxySetting], list[str]]:
 
 
 def run_proxy(ctx: CheckContext) -> Outcome:
-    target = ctx.config.target
-    catching: list[ProxySetting] = []
+    target, imds = ctx.config.target, ctx.config.imds_address
+    hosts = (target, imds)
+    catching: dict[str, list[ProxySetting]] = {host: [] for host in hosts}
     notes: list[str] = []
     sources = {"environment": proxy_variables(ctx.system.environ, "environment")}
     if ctx.system.windows:
-        done = ctx.system.run_command(
-            ["netsh", "winhttp", "show", "proxy"], min(COMMAND_TIMEOUT_S, ctx.deadline.remaining())
-        )
-        if done.ok:
-            winhttp = parse_winhttp_proxy(done.stdout)
-            if winhttp.server:
-                setting = ProxySetting("WinHTTP", "proxy-server", winhttp.server)
-                sources["WinHTTP"] = [setting]
-                if not winhttp_bypassed(winhttp.bypass, target):
-                    catching.append(setting)
-        else:
-            notes.append(f"netsh winhttp show proxy: {done.error or done.stderr.strip()}")
+        for where, settings, applies in _windows_proxies(ctx, notes):
+            sources[where] = settings
+            for host in hosts:
+                if applies(host):
+                    catching[host] += settings
     else:
         unit, unit_notes = unit_settings(ctx)
         notes += unit_notes
         for setting in unit:
             sources.setdefault(setting.where, []).append(setting)
     for where, settings in sources.items():
-        if where == "WinHTTP":
+        if where.startswith(("WinHTTP", "WinINET")):
             continue
-        caught = catching_proxy(settings, target)
-        if caught is not None:
-            catching.append(caught)
+        for host in hosts:
+            caught = catching_proxy(settings, host)
+            if caught is not None:
+                catching[host].append(caught)
+            elif any(cidr_only_bypass(s.value, host) for s in settings if _is_no_proxy(s)):
+                notes.append(
+                    f"{where}: no_proxy excludes {host} only by a CIDR entry, which Python's "
+                    "urllib and curl before 7.86 ignore; list the address itself"
+                )
 
     agent_proxy = _agent_conf_proxy(ctx)
     if agent_proxy:
@@ -117,21 +136,112 @@ def run_proxy(ctx: CheckContext) -> Outcome:
             "extension downloads; it calls WireServer and the host plugin directly"
         )
     found = tuple(s for group in sources.values() for s in group)
-    evidence = ProxyFacts(found, tuple(catching), agent_proxy, tuple(notes))
-    if not catching:
+    evidence = ProxyFacts(
+        found, tuple(catching[target]), agent_proxy, tuple(notes), tuple(catching[imds])
+    )
+    caught_hosts = [host for host in hosts if catching[host]]
+    if not caught_hosts:
         if found:
-            finding = f"proxy settings exist, but no_proxy (or the bypass list) excludes {target}"
+            finding = (
+                f"proxy settings exist, but no_proxy (or the bypass list) excludes {target} "
+                f"and {imds}"
+            )
         else:
-            finding = f"no proxy setting would catch http://{target}/"
+            finding = f"no proxy setting would catch http://{target}/ or http://{imds}/"
         return Outcome(Status.OK, finding, evidence)
-    named = "; ".join(f"{s.name}={_redact(s.value)} ({s.where})" for s in catching)
+    every = [s for host in caught_hosts for s in catching[host]]
+    named = "; ".join(dict.fromkeys(f"{s.name}={_redact(s.value)} ({s.where})" for s in every))
+    urls = " and ".join(f"http://{host}/" for host in caught_hosts)
+    who = (
+        "tools that honour it (curl, the manual test, scripts) do not reach the platform directly"
+        if target in caught_hosts
+        else "SDKs, scripts and the extensions the agent starts that honour it send IMDS "
+        "requests to the proxy, which IMDS does not answer"
+    )
     return Outcome(
         Status.WARN,
-        f"a proxy would catch http://{target}/: {named}; tools that honour it (curl, the "
-        "manual test, scripts) do not reach the platform directly; wirecheck bypasses it",
+        f"a proxy would catch {urls}: {named}; {who}; wirecheck bypasses it",
         evidence,
-        fix=_fix(catching, target, ctx.config.imds_address),
+        fix=_fix(every, target, imds),
     )
+
+
+def _is_no_proxy(setting: ProxySetting) -> bool:
+    return setting.name.lower() == "no_proxy"
+
+
+Applies = Callable[[str], bool]
+
+
+def _windows_proxies(
+    ctx: CheckContext, notes: list[str]
+) -> list[tuple[str, list[ProxySetting], Applies]]:
+    """WinHTTP's proxy and WinINET's (HKLM, HKCU and the policy that picks one), each with
+    the test of whether it catches a host."""
+    timeout = min(COMMAND_TIMEOUT_S, ctx.deadline.remaining())
+    commands = {
+        "winhttp": ["netsh", "winhttp", "show", "proxy"],
+        "hklm": ["reg", "query", HKLM_SETTINGS],
+        "hkcu": ["reg", "query", HKCU_SETTINGS],
+        "policy": ["reg", "query", POLICY_SETTINGS, "/v", "ProxySettingsPerUser"],
+    }
+    done = gather(
+        {key: _command(ctx, argv, timeout) for key, argv in commands.items()}, ctx.deadline
+    )
+    found: list[tuple[str, list[ProxySetting], Applies]] = []
+    winhttp = done["winhttp"]
+    if isinstance(winhttp, CommandResult) and winhttp.ok:
+        parsed = parse_winhttp_proxy(winhttp.stdout)
+        if parsed.server:
+            setting = ProxySetting("WinHTTP", "proxy-server", parsed.server)
+            found.append(
+                ("WinHTTP", [setting], lambda host: not winhttp_bypassed(parsed.bypass, host))
+            )
+    else:
+        notes.append(f"netsh winhttp show proxy: {_why(winhttp)}")
+    keys = {}
+    for key in ("hklm", "hkcu", "policy"):
+        result = done[key]
+        text = result.stdout if isinstance(result, CommandResult) and result.ok else ""
+        keys[key] = parse_reg_query(text)
+        if isinstance(result, CommandResult) and not result.ok and NOT_FOUND not in _out(result):
+            notes.append(f"reg query {commands[key][2]}: {_why(result)}")
+    machine_wide = per_machine(values_of(keys["policy"], POLICY_SETTINGS))
+    notes.append(
+        "WinINET: ProxySettingsPerUser=0, the HKLM settings apply to every user"
+        if machine_wide
+        else "WinINET: per-user settings (HKCU, here the user running wirecheck; the agent "
+        "runs as SYSTEM)"
+    )
+    for key, settings_key, label in (
+        ("hklm", HKLM_SETTINGS, "WinINET (HKLM)"),
+        ("hkcu", HKCU_SETTINGS, "WinINET (HKCU)"),
+    ):
+        proxy = wininet_proxy(values_of(keys[key], settings_key), label)
+        if proxy is None or not proxy.enabled:
+            continue
+        applies = (key == "hklm") == machine_wide
+        setting = ProxySetting(label, "ProxyServer", proxy.server)
+        found.append((label, [setting], _wininet_test(proxy, applies)))
+    return found
+
+
+def _wininet_test(proxy: WinInetProxy, applies: bool) -> Applies:
+    return lambda host: applies and catches(proxy, host)
+
+
+def _command(ctx: CheckContext, argv: list[str], timeout: float) -> Callable[[], CommandResult]:
+    return lambda: ctx.system.run_command(argv, timeout)
+
+
+def _out(result: CommandResult) -> str:
+    return f"{result.stdout} {result.stderr}"
+
+
+def _why(result: object) -> str:
+    if not isinstance(result, CommandResult):
+        return "did not finish in time"
+    return result.error or result.stderr.strip() or f"exit status {result.returncode}"
 
 
 def _agent_conf_proxy(ctx: CheckContext) -> str | None:
@@ -160,6 +270,12 @@ def _fix(catching: list[ProxySetting], target: str, imds: str) -> str:
             'add them to the WinHTTP bypass list: `netsh winhttp set proxy proxy-server="<same>" '
             f'bypass-list="<local>;{target};{imds}"`'
         )
+    for hive in sorted({w.split("(")[1].rstrip(")") for w in where if w.startswith("WinINET")}):
+        steps.append(
+            f"add them to WinINET's exceptions ({hive}): `reg add "
+            f'"{hive}\\{INTERNET_SETTINGS}" /v ProxyOverride /t REG_SZ /d '
+            f'"<existing>;{target};{imds}" /f` (`<local>` does not cover them)'
+        )
     return "Exclude the platform addresses from the proxy: " + "; ".join(steps) + "."
 
 
@@ -168,17 +284,22 @@ PROXY = CheckSpec(
     "No proxy in the way of the platform address",
     run_proxy,
     explain="""\
-Looks for proxy settings that would send HTTP to 168.63.129.16 through a proxy: the
-environment's http_proxy/https_proxy/all_proxy/no_proxy in any case, the guest agent
-service's environment (systemd unit, drop-ins, EnvironmentFile), HttpProxy.Host/Port in
-/etc/waagent.conf, and on Windows the WinHTTP proxy. wirecheck's own requests never use a
-proxy, so its rows show the direct path; curl, the documented manual test and scripts
+Looks for proxy settings that would send HTTP to 168.63.129.16 or to IMDS
+(169.254.169.254) through a proxy: the environment's http_proxy/https_proxy/all_proxy/
+no_proxy in any case, the guest agent service's environment (systemd unit, drop-ins,
+EnvironmentFile; the agent passes it to the extensions it runs), HttpProxy.Host/Port in
+/etc/waagent.conf, and on Windows the WinHTTP proxy and WinINET's (Internet Options: HKLM
+when the ProxySettingsPerUser policy is 0, else HKCU). wirecheck's own requests never use a
+proxy, so its rows show the direct path; curl, the documented manual test, scripts and SDKs
 would not.
-- ok: no proxy setting, or no_proxy (WinHTTP: the bypass list) excludes the target.
-- warn: a proxy would catch http://168.63.129.16/ for tools that honour it. WireServer and
-  IMDS must be reached directly: a proxy cannot forward to them.
+- ok: no proxy setting, or no_proxy (WinHTTP, WinINET: the bypass list) excludes both
+  addresses.
+- warn: a proxy would catch http://168.63.129.16/ or http://169.254.169.254/ for tools that
+  honour it. WireServer and IMDS must be reached directly: a proxy cannot forward to them,
+  and IMDS refuses proxied requests. A no_proxy that excludes them only by a CIDR entry is
+  noted (Python's urllib and older curl ignore those).
 Fix: add 168.63.129.16 and 169.254.169.254 to no_proxy and NO_PROXY (or the WinHTTP bypass
-list); for the agent's unit, `systemctl edit walinuxagent` with
+list, or WinINET's ProxyOverride); for the agent's unit, `systemctl edit walinuxagent` with
 `Environment=no_proxy=168.63.129.16,169.254.169.254`.""",
     facts=ProxyFacts,
     context=True,

@@ -84,13 +84,14 @@ def connect_fix(outcome: NetOutcome, target: str, port: int, root: bool) -> str:
     if outcome is NetOutcome.TIMEOUT:
         return (
             f"Look for a rule that drops port {port} to {target}: "
-            f"{advice.find_rule(target, port)}; "
-            "then an NSG, a route to an appliance, or a host-side block."
+            f"{advice.find_rule(target, port)}; then, as {advice.beyond_the_guest(port)}, "
+            f"the egress-nic and trace rows; {advice.SUPPORT_CASE}."
         )
     if outcome is NetOutcome.REFUSED:
         return (
             f"Something rejects port {port} to {target}: look for a REJECT rule "
-            f"(`iptables-save -c | grep {port}`) or a proxy/appliance in the path."
+            f"(`iptables-save -c | grep {port}`), or a proxy or appliance the guest routes "
+            "through (the trace rows)."
         )
     if outcome is NetOutcome.BLOCKED:
         return (
@@ -117,13 +118,16 @@ TCP_80 = CheckSpec(
     "tcp-80",
     "TCP 80 to the platform (WireServer)",
     run_tcp_80,
-    explain="""\
+    explain=f"""\
 Opens a TCP connection to the target's port 80, where WireServer (the guest agent's
 control channel) listens. Records the latency, the local address and the interface.
 - ok: connected.
 - fail, timed out: packets are dropped silently; as non-root on Linux this is the guest
-  agent's own firewall (run as root); as root, look for a DROP rule, an NSG or an appliance.
-- fail, refused: a reset or port-unreachable came back: a REJECT rule or an appliance.
+  agent's own firewall (run as root); as root, look for a DROP rule (the firewall row),
+  then the guest's path and source address (egress-nic, the trace rows):
+  {advice.NO_NSG_WIRE}, and {advice.NO_UDR}.
+- fail, refused: a reset or port-unreachable came back: a REJECT rule, or a proxy or
+  appliance the guest routes through.
 - fail, blocked locally: the kernel refused to send (EPERM): a local firewall rule.
 - fail, unreachable: no route to the target; check `ip route get 168.63.129.16`.""",
     facts=ConnectFacts,

@@ -1,7 +1,8 @@
 """trace-80 and trace-32526: TCP traceroute to the platform's ports.
 
-On Azure the platform address is one hop away; a hop in between is an appliance or a
-wrong route. The result carries the trace in `traceroute -T` text form (the classic
+On Azure the platform address is one hop away; a hop in between means the guest sent
+the packets elsewhere (a guest route, a tunnel or VPN client, an appliance it routes
+through). The result carries the trace in `traceroute -T` text form (the classic
 report's `Testing 80 Port ...` sections) and as structured hops.
 """
 
@@ -303,9 +304,10 @@ def classify(
             f"hop {final.ttl} ({final.address}) answered {meaning}"
             + (f" ({final.flag})" if final.flag else "")
             + f" for {where}; the target never answered",
-            f"Hop {final.ttl} ({final.address}) refuses to forward to {target}: if it is this "
-            "VM's gateway, the route or an NSG/appliance rule there blocks the platform "
-            f"address; compare `ip route get {target}` with the primary NIC's gateway.",
+            f"Hop {final.ttl} ({final.address}) refuses to forward to {target}: unless it is "
+            f"the primary NIC's gateway, the guest sends {target} to it "
+            f"({advice.GUEST_DIVERSION}): {advice.guest_route_fix(target)}; "
+            f"{advice.SUPPORT_CASE}.",
         )
     answering = [h for h in hops if h.kind == "router"]
     waited = "until the deadline" if deadline_hit else f"within {len(hops)} hops"
@@ -314,8 +316,8 @@ def classify(
             Status.FAIL,
             f"nothing answered the probes to {where} {waited}: no router and not the target",
             f"Packets to {where} are dropped before anything answers: look for a local rule "
-            f"({advice.find_rule(target, port)}), then an "
-            f"NSG or a host-side block; `ip route get {target}` shows the way out.",
+            f"({advice.find_rule(target, port)}); then, as {advice.beyond_the_guest(port)}, "
+            f"`ip route get {target}`; {advice.SUPPORT_CASE}.",
         )
     last = answering[-1]
     return TraceVerdict(
@@ -323,9 +325,10 @@ def classify(
         f"the target {where} never answered ({waited}); the last hop that answered is "
         f"hop {last.ttl} ({last.address}): time exceeded, so packets got past it and were "
         "dropped later",
-        f"Something after hop {last.ttl} ({last.address}) drops port {port} to {target}: an "
-        "appliance, a firewall on it, or an NSG/UDR sending the platform address there; on "
-        "Azure the platform is one hop away, so that hop should not be in the path at all.",
+        f"Something after hop {last.ttl} ({last.address}) drops port {port} to {target}. On "
+        "Azure the platform is one hop away, so that hop should not be in the path at all: "
+        f"the guest sends {target} there ({advice.GUEST_DIVERSION}; {advice.NO_UDR}): "
+        f"{advice.guest_route_fix(target)}.",
     )
 
 
@@ -341,10 +344,9 @@ def _reached(final: Hop, hops: Sequence[Hop], target: str, port: int) -> TraceVe
     return TraceVerdict(
         Status.WARN,
         f"{target} {how} at hop {final.ttl}, not hop 1: in between " + ", ".join(between),
-        f"On Azure the platform address is one hop away. The hop(s) in between are an "
-        f"appliance or a wrong route: check `ip route get {target}` (it must leave by the "
-        "primary NIC's gateway), the /32 route from DHCP, and any UDR or NVA for "
-        f"{target} (port {port}).",
+        f"On Azure the platform address is one hop away ({advice.NO_UDR}): the guest "
+        f"sends port {port} elsewhere ({advice.GUEST_DIVERSION}). "
+        f"{advice.guest_route_fix(target)}.",
         tuple(between),
     )
 
@@ -386,8 +388,9 @@ not raw packets. The engine used, and why, is in the evidence. The trace stops a
 the target answered and every lower hop is accounted for, and never runs past the deadline.
 The text form is what `traceroute -T -p {port}` prints (the classic report shows it).
 - ok: the target answered at hop 1 (on Azure it is one hop away).
-- warn: the target answered at a later hop: the hops in between (named) are an appliance
-  or a wrong route; check `ip route get <target>`, UDRs and NVAs.
+- warn: the target answered at a later hop: the guest sent the packets through the hops in
+  between (named): a guest route or policy rule, a tunnel or VPN client, or an appliance
+  it routes through ({no_udr}); check `ip route get <target>`.
 - fail: the target never answered; the finding says what the last answering hop said
   (time exceeded: dropped after it; unreachable: it refused to forward).
 - skip: no engine here (Windows in this version) or the target is not an IPv4 address."""
@@ -404,7 +407,7 @@ TRACE_80 = CheckSpec(
     "trace-80",
     "TCP traceroute to port 80",
     run_trace_80,
-    explain=_EXPLAIN.format(port=80),
+    explain=_EXPLAIN.format(port=80, no_udr=advice.NO_UDR),
     facts=TraceFacts,
     probe="trace",
     traffic=(Traffic("target", "tcp", "http"),),
@@ -415,7 +418,7 @@ TRACE_32526 = CheckSpec(
     "trace-32526",
     "TCP traceroute to port 32526",
     run_trace_32526,
-    explain=_EXPLAIN.format(port=32526),
+    explain=_EXPLAIN.format(port=32526, no_udr=advice.NO_UDR),
     facts=TraceFacts,
     probe="trace",
     traffic=(Traffic("target", "tcp", "host_plugin"),),

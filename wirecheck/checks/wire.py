@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ProbeFacts, Traffic
-from wirecheck.checks.fetch import Fetch
+from wirecheck.checks.fetch import Fetch, proxy_agent_refusal
 from wirecheck.checks.tcp import connect_fix
 from wirecheck.errors import ParseError
 from wirecheck.model import Status
 from wirecheck.net import http
 from wirecheck.net.errors import MEANING, NetOutcome
+from wirecheck.platform.proxy_agent import ProxyAgentRefusal
 from wirecheck.platform.versions import REQUIRED_VERSION, parse_versions
 
 VERSIONS_PATH = "/?comp=versions"
@@ -24,6 +25,8 @@ class WireFacts(ProbeFacts):
     body_bytes: int | None = None
     preferred: tuple[str, ...] | None = None  # None: the body was not a versions list
     supported: tuple[str, ...] | None = None
+    # The GuestProxyAgent answered itself (it runs here and the answer is its own refusal).
+    proxy_agent_refusal: ProxyAgentRefusal | None = None
 
     @property
     def net_outcome(self) -> NetOutcome:
@@ -39,6 +42,8 @@ class WireFacts(ProbeFacts):
             )
         if self.fetch.proxy_agent_header:
             evidence["guest_proxy_agent_header"] = True
+        if self.proxy_agent_refusal is not None:
+            evidence["guest_proxy_agent_refusal"] = self.proxy_agent_refusal.describe()
         if self.preferred is not None and self.supported is not None:
             evidence.update(preferred=list(self.preferred), supported=list(self.supported))
         return evidence
@@ -65,6 +70,15 @@ def run_wire_versions(ctx: CheckContext) -> Outcome:
         return Outcome(Status.FAIL, finding, WireFacts(fetch), fix=_server_fix(target))
 
     facts = WireFacts(fetch, reply.body.decode("utf-8", errors="replace"), len(reply.body))
+    refusal = proxy_agent_refusal(ctx, fetch, "WireServer")
+    if refusal is not None:
+        return Outcome(
+            Status.FAIL,
+            f"{refusal.describe()}; the request did not reach WireServer (an empty answer "
+            "without the x-ms-azure-host-authorization header the agent puts on forwarded ones)",
+            WireFacts(fetch, facts.body, facts.body_bytes, proxy_agent_refusal=refusal),
+            fix=refusal.fix(),
+        )
     if reply.status != 200:
         return Outcome(
             Status.FAIL,
@@ -120,7 +134,10 @@ the body capped at 64 KiB and parsed by a parser that refuses DOCTYPEs and entit
 - ok: HTTP 200, a well-formed <Versions> document that offers {REQUIRED_VERSION} (the wire
   protocol the Linux agent needs) as Preferred or Supported.
 - fail: no connection (see tcp-80), no complete answer within the deadline, an HTTP status
-  other than 200, an oversized or malformed body, or {REQUIRED_VERSION} missing.""",
+  other than 200, an oversized or malformed body, or {REQUIRED_VERSION} missing. Where the
+  GuestProxyAgent runs, a 403, 421, 502 or 503 with an empty body, `connection: close` and
+  no x-ms-azure-host-authorization header is its own refusal, not WireServer's: the finding
+  says so, with its mode (from its status file) and what the status means.""",
     facts=WireFacts,
     probe="http",
     traffic=(Traffic("target", "tcp", "http"),),

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wirecheck import advice
+from wirecheck.checks.conntrack import ConntrackFacts
 from wirecheck.checks.egress.judge import EgressFacts
 from wirecheck.checks.endpoint import EndpointFacts
 from wirecheck.checks.firewall import FirewallFacts
 from wirecheck.checks.guest_agent import LinuxAgentFacts
+from wirecheck.checks.imds import ImdsFacts
 from wirecheck.checks.privileges import PrivilegesFacts
 from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.checks.trace import TraceFacts
@@ -52,11 +54,15 @@ def non_root_agent_firewall(run: RunView) -> list[Found]:
             "firewall allows"
         )
     how = "" if known else "most likely "
+    if privileges.user_namespace:
+        proof.append(f"privileges: {privileges.user_namespace}")
+    inside = " to the kernel (root only inside a user namespace)"
     cause = run.cause(
-        f"{run.ports_text(timeouts)} {verb(timeouts, 'timeout')} because you are not root: "
-        f"{how}the guest agent's firewall drops TCP to {run.target} from non-root users. This "
-        "is expected and says nothing about the network.",
-        advice.RUN_AS_ROOT,
+        f"{run.ports_text(timeouts)} {verb(timeouts, 'timeout')} because you are not root"
+        f"{inside if privileges.user_namespace else ''}: {how}the guest agent's firewall "
+        f"drops TCP to {run.target} from non-root users. This is expected and says nothing "
+        "about the network.",
+        advice.RUN_AS_REAL_ROOT if privileges.user_namespace else advice.RUN_AS_ROOT,
         [*timeouts, *run.follow_ons(timeouts), "privileges"],
         proof,
     )
@@ -85,6 +91,44 @@ def counted_local_rules(run: RunView) -> list[Found]:
         )
         found.append(Found(cause, 95))
     return found
+
+
+def agent_firewall_as_root(run: RunView) -> list[Found]:
+    """Running as root, the guest agent's own DROP counted the failing probes' packets: its
+    rules are out of order, incomplete, or do not take this process for uid 0."""
+    firewall = run.facts("firewall", FirewallFacts)
+    review = firewall.agent_review if firewall else None
+    if firewall is None or review is None or not firewall.agent_dropped_root:
+        return []
+    counted = [p for c in firewall.agent_counted for p in c.probes]
+    # A probe that timed out at the deadline may report after the firewall's second reading:
+    # it is still the DROP's when the rule can match its packets.
+    keys = {c.rule.key for c in firewall.agent_counted}
+    late = [
+        p
+        for seen in firewall.rules
+        if seen.rule.key in keys
+        for p in seen.probes
+        if run.outcome(p) == "timeout"
+    ]
+    probes = [p for p in dict.fromkeys([*counted, *late]) if run.open(p)]
+    if not probes:
+        return []
+    connects = [p for p in probes if p in run.probes("connect")]
+    failing = ", ".join(run.probe_text(p) for p in probes if run.named(p))
+    order = "; ".join(
+        f"{i}. `{r.rule.text}` ({r.delta if r.delta is not None else '?'} during the probes)"
+        for i, r in enumerate(review.rules, 1)
+    )
+    cause = run.cause(
+        f"{failing or ', '.join(probes) + ' fail'}: running as root, the guest agent's own "
+        f"firewall drops root's packets: its DROP counted {review.drop_counted} packet(s) during "
+        f"the probes and no uid-0 ACCEPT ahead of it let them through: {review.why()}.",
+        review.fix(),
+        [*probes, *run.follow_ons(connects), "firewall"],
+        [f"firewall: {review.where} in order: {order}"],
+    )
+    return [Found(cause, 97)]
 
 
 def suspect_local_rules(run: RunView) -> list[Found]:
@@ -139,9 +183,71 @@ def _windows_refused(run: RunView, probe: str) -> bool:
     return facts is not None and (facts.errno or "").startswith("WSAEACCES")
 
 
+def conntrack_full(run: RunView) -> list[Found]:
+    """Probes time out while the kernel says its connection-tracking table is full."""
+    facts = run.facts("conntrack", ConntrackFacts)
+    row = run.get("conntrack")
+    if facts is None or row is None or not facts.dropping or not run.open("conntrack"):
+        return []
+    connects = run.failing("connect", ["timeout"])
+    dns = run.failing("dns", ["timeout"])
+    if not connects and not dns:
+        return []
+    failing = [*connects, *dns]
+    said = ", ".join(run.probe_text(p) for p in failing)
+    cause = run.cause(
+        f"{said}: the kernel's connection-tracking table is full, so it drops the first packet "
+        "of new connections, these included.",
+        row.fix or "Make room in the connection-tracking table.",
+        [*failing, *run.follow_ons(connects), "conntrack"],
+    )
+    return [Found(cause, 88)]
+
+
+def wrong_source(run: RunView) -> list[Found]:
+    """Packets leave the primary NIC with a secondary address: the platform ignores them."""
+    egress = run.facts("egress-nic", EgressFacts)
+    problem = egress.source_problem if egress else None
+    if egress is None or problem is None or not run.open("egress-nic"):
+        return []
+    lost = ["timeout", "unreachable", "refused"]
+    affected = run.failing("connect", lost)
+    dns = run.failing("dns", lost)
+    reverse = [p for p in run.probes("ptr") if dns and run.open(p) and run.failed(p)]
+    imds = run.facts("imds", ImdsFacts)
+    imds_lost = imds is not None and run.open("imds") and imds.fetch.outcome.value in lost
+    consequence = []
+    if affected:
+        consequence.append(
+            f"{run.ports_text(affected)} {verb(affected, run.outcome(affected[0]) or '')}"
+        )
+    if dns:
+        consequence.append("DNS fails" if len(dns) > 1 else run.probe_text(dns[0]))
+    if imds_lost:
+        consequence.append("IMDS does not answer")
+    why = f"; that is why {' and '.join(consequence)}" if consequence else ""
+    destinations = ", ".join(dict.fromkeys(s.destination for s in problem.wrong))
+    cause = run.cause(
+        f"Packets to {destinations} leave {egress.choice.interface} with source "
+        f"{problem.address}, not the primary NIC's primary private IP {problem.primary.address}"
+        f"{why}: {advice.PRIMARY_IP_ONLY}.",
+        problem.fix,
+        [
+            "egress-nic",
+            *affected,
+            *run.follow_ons(affected),
+            *dns,
+            *reverse,
+            *(["imds"] if imds_lost else []),
+        ],
+        [f"why {problem.address}: {problem.why}", f"primary IP by {problem.primary.detail}"],
+    )
+    return [Found(cause, 86)]
+
+
 def wrong_nic(run: RunView) -> list[Found]:
     row = run.get("egress-nic")
-    if row is None or row.status not in (Status.FAIL, Status.WARN):
+    if row is None or row.status not in (Status.FAIL, Status.WARN) or not run.open("egress-nic"):
         return []
     if row.status is Status.WARN:
         cause = run.cause(
@@ -174,6 +280,31 @@ def wrong_nic(run: RunView) -> list[Found]:
         [f"route at fault: {route.ip_line()}" for route in faults],
     )
     return [Found(cause, 85)]
+
+
+def proxy_agent_refused(run: RunView) -> list[Found]:
+    """The GuestProxyAgent on this VM answered the request itself: not WireServer's error."""
+    found = []
+    wire, imds = run.facts("wire-versions", WireFacts), run.facts("imds", ImdsFacts)
+    for check_id, service, refusal in (
+        ("wire-versions", "WireServer", wire.proxy_agent_refusal if wire else None),
+        ("imds", "IMDS", imds.proxy_agent_refusal if imds else None),
+    ):
+        row = run.get(check_id)
+        if refusal is None or row is None or not run.open(check_id):
+            continue
+        request = "GET ?comp=versions" if service == "WireServer" else "the IMDS request"
+        cause = run.cause(
+            f"{request} gets {refusal.describe()}; it never reached {service}.",
+            row.fix or refusal.fix(),
+            [check_id],
+            [
+                "the answer has an empty body, `connection: close` and no "
+                "x-ms-azure-host-authorization header: the agent's own refusal"
+            ],
+        )
+        found.append(Found(cause, 81 if service == "WireServer" else 55))
+    return found
 
 
 def wireserver_errors(run: RunView) -> list[Found]:
@@ -234,8 +365,9 @@ def path_hops(run: RunView) -> list[Found]:
             wire = ["wire-versions"] if "wire-versions" in run.follow_ons([probe]) else []
             cause = run.cause(
                 f"{run.probe_text(probe)}: packets get past hop {last.ttl} ({last.address}) and "
-                "are dropped after it: an appliance or a route in the path, not the platform.",
-                row.fix or "Remove the appliance or route from the path to the platform.",
+                "are dropped after it: the guest sends them through that hop "
+                f"({advice.GUEST_DIVERSION}), not straight to the platform.",
+                row.fix or f"{advice.guest_route_fix(run.target)}.",
                 [probe, trace, *wire],
             )
             found.append(Found(cause, 75))
@@ -249,9 +381,9 @@ def path_hops(run: RunView) -> list[Found]:
         first = run.get(traces[0])
         cause = run.cause(
             f"An extra hop is in the path to {run.target} ({ports}): {between} before the "
-            "target; on Azure it is one hop away (an appliance or a wrong route).",
-            (first.fix if first else None)
-            or "Remove the route or UDR that sends the platform address there.",
+            f"target; on Azure it is one hop away ({advice.NO_UDR}): the guest sends it "
+            f"there ({advice.GUEST_DIVERSION}).",
+            (first.fix if first else None) or f"{advice.guest_route_fix(run.target)}.",
             [*traces, *failing],
         )
         found.append(Found(cause, 75 if failing else 45))
@@ -277,23 +409,19 @@ def upstream(run: RunView) -> list[Found]:
         if outcome == "timeout":
             summary = (
                 f"{run.ports_text(probes)} {verb(probes, outcome)} and no local rule counted "
-                f"the packets: they are dropped after leaving the VM (an appliance or firewall "
-                f"in the path, a route to it, or a block on the host side)."
+                f"the packets: they leave the VM and get no answer. "
+                f"{sentence(advice.beyond_the_guest(' and '.join(run.port(p) for p in probes)))}."
             )
-            fix = (
-                f"Check where {target} is routed (`ip route get {target}`; in Azure the NIC's "
-                "effective routes) and any NVA/firewall on that path; if the path is direct, "
-                "open a support case with `wirecheck bundle`."
-            )
+            fix = f"{advice.guest_route_fix(target)}; {advice.SUPPORT_CASE}."
         elif outcome == "refused":
             summary = (
                 f"{run.ports_text(probes)} {verb(probes, outcome)}: something answers with a "
-                "reset or port-unreachable instead of the platform (a REJECT rule or an "
-                "appliance in the path)."
+                "reset or port-unreachable instead of the platform (a REJECT rule, or a proxy "
+                "or appliance the guest routes through)."
             )
             fix = (
                 f"Find what rejects it: {advice.find_rule(target)}, "
-                "then the appliance or firewall in the path (the trace rows)."
+                "then what the guest routes through (the trace rows)."
             )
         else:
             summary = (
@@ -324,7 +452,7 @@ def dns_transport(run: RunView) -> list[Found]:
         )
         fix = (
             f"Allow UDP and TCP 53 to {target}: look for a rule ({advice.find_rule(53)}), "
-            "a DNS proxy or an appliance in the path."
+            f"a DNS proxy or appliance the guest routes through, then {advice.nsg_rule('dns')}."
         )
     else:
         (probe,) = unexplained
@@ -338,7 +466,7 @@ def dns_transport(run: RunView) -> list[Found]:
         )
         fix = (
             f"Allow {transport} port 53 to {target}: {advice.find_rule(target, repr('dport 53'))} "
-            "name the rule; then an NSG or appliance."
+            f"name the rule; then {advice.nsg_rule('dns')}."
         )
     return [Found(run.cause(summary, fix, [*unexplained, *reverse]), 65)]
 
@@ -369,6 +497,32 @@ def static_address(run: RunView) -> list[Found]:
     return [Found(cause, 62)]
 
 
+def pods_blocked(run: RunView) -> list[Found]:
+    """The VM forwards for containers or pods, and a FORWARD-path rule (not AKS's own)
+    drops their traffic to the platform: the VM's own probes pass, the pods' do not."""
+    firewall = run.facts("firewall", FirewallFacts)
+    row = run.get("firewall")
+    if firewall is None or row is None or not firewall.foreign_pod_blocks:
+        return []
+    if not run.open("firewall"):
+        return []
+    block = firewall.foreign_pod_blocks[0]
+    rule = block.rule
+    extra = [f"forwarding: {firewall.forwarding.describe()}"] if firewall.forwarding else []
+    extra += [
+        f"also: `{b.rule.text}` ({b.rule.table}/{b.rule.chain})" for b in firewall.pod_blocks[1:]
+    ]
+    cause = run.cause(
+        f"Containers or pods behind this VM cannot reach {block.text()}: "
+        f"{rule.source} rule `{rule.text}` ({rule.table}/{rule.chain}) drops their forwarded "
+        "traffic; the VM's own traffic passes.",
+        row.fix or f"Remove it: `{rule.remove}`.",
+        ["firewall"],
+        extra,
+    )
+    return [Found(cause, 38)]
+
+
 def endpoint(run: RunView) -> list[Found]:
     row = run.get("endpoint")
     facts = run.facts("endpoint", EndpointFacts)
@@ -381,14 +535,19 @@ def endpoint(run: RunView) -> list[Found]:
 
 RULES: tuple[Rule, ...] = (
     counted_local_rules,  # first: a probe a named rule counted is that rule's, root or not
+    agent_firewall_as_root,
     non_root_agent_firewall,
     suspect_local_rules,
     blocked_locally,
+    conntrack_full,
+    wrong_source,
     wrong_nic,
+    proxy_agent_refused,
     wireserver_errors,
     path_hops,
     upstream,
     dns_transport,
     static_address,
+    pods_blocked,
     endpoint,
 )

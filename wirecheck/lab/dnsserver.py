@@ -3,6 +3,10 @@
 It knows the VM's own FQDN (-> the VM's IP) and its reverse, optionally a PTR record for
 the platform address (the ptr-present scenario); every other name is NXDOMAIN, as the
 lab has no internet to recurse into. `answer` is the pure part.
+
+The same program is a scenario's custom DNS server on another address: one with an empty
+zone (NXDOMAIN for every name: it forwards nowhere), or one that forwards every question to
+the platform resolver (`--forward-to`).
 """
 
 from __future__ import annotations
@@ -85,13 +89,21 @@ def answer(query: dns.message.Message, zone: Zone) -> dns.message.Message:
     return response  # a known name without the asked type: NOERROR, no data
 
 
-def answer_wire(wire: bytes, zone: Zone) -> tuple[bytes | None, str]:
-    """The wire answer to a wire query (None: undecodable, dropped) and a log line."""
+FORWARD_TIMEOUT_S = 2.0
+
+
+def answer_wire(
+    wire: bytes, zone: Zone, forward_to: tuple[str, int] | None = None
+) -> tuple[bytes | None, str]:
+    """The wire answer to a wire query (None: undecodable, dropped) and a log line.
+
+    `forward_to`: a resolver every question is forwarded to (a custom DNS server that
+    forwards to the platform), whose answer is relayed; SERVFAIL when it does not answer."""
     try:
         query = dns.message.from_wire(wire)
     except (dns.exception.DNSException, ValueError, EOFError) as exc:
         return None, f"dropped an undecodable query ({type(exc).__name__})"
-    response = answer(query, zone)
+    response = answer(query, zone) if forward_to is None else forward(query, forward_to)
     question = query.question[0] if query.question else None
     asked = (
         f"{question.name} {dns.rdatatype.to_text(question.rdtype)}"
@@ -101,13 +113,31 @@ def answer_wire(wire: bytes, zone: Zone) -> tuple[bytes | None, str]:
     return response.to_wire(), f"{asked} -> {dns.rcode.to_text(response.rcode())}"
 
 
+def forward(query: dns.message.Message, server: tuple[str, int]) -> dns.message.Message:
+    """The answer `server` (address, port) gives to `query` over UDP (SERVFAIL when none)."""
+    import dns.query
+
+    try:
+        return dns.query.udp(query, server[0], timeout=FORWARD_TIMEOUT_S, port=server[1])
+    except (dns.exception.DNSException, OSError):
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.SERVFAIL)
+        return response
+
+
 class _Udp(socketserver.ThreadingUDPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], zone: Zone, log: Log) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        zone: Zone,
+        log: Log,
+        forward_to: tuple[str, int] | None = None,
+    ) -> None:
         super().__init__(address, _UdpHandler)
-        self.zone, self.log = zone, log
+        self.zone, self.log, self.forward_to = zone, log, forward_to
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
@@ -115,7 +145,7 @@ class _UdpHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         data, sock = self.request
-        reply, line = answer_wire(data, self.server.zone)
+        reply, line = answer_wire(data, self.server.zone, self.server.forward_to)
         self.server.log(f"udp {self.client_address[0]}:{self.client_address[1]} {line}")
         if reply is not None:
             sock.sendto(reply, self.client_address)
@@ -125,9 +155,15 @@ class _Tcp(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], zone: Zone, log: Log) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        zone: Zone,
+        log: Log,
+        forward_to: tuple[str, int] | None = None,
+    ) -> None:
         super().__init__(address, _TcpHandler)
-        self.zone, self.log = zone, log
+        self.zone, self.log, self.forward_to = zone, log, forward_to
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):
@@ -146,7 +182,7 @@ class _TcpHandler(socketserver.BaseRequestHandler):
                 message = self._read(struct.unpack("!H", header)[0])
                 if message is None:
                     return
-                reply, line = answer_wire(message, self.server.zone)
+                reply, line = answer_wire(message, self.server.zone, self.server.forward_to)
                 self.server.log(f"tcp {peer} {line}")
                 if reply is None:
                     return
@@ -166,10 +202,16 @@ class _TcpHandler(socketserver.BaseRequestHandler):
 
 class DnsSimulator:
     def __init__(
-        self, address: str, zone: Zone, log: Log, udp_port: int = 53, tcp_port: int = 53
+        self,
+        address: str,
+        zone: Zone,
+        log: Log,
+        udp_port: int = 53,
+        tcp_port: int = 53,
+        forward_to: tuple[str, int] | None = None,
     ) -> None:
-        self._udp = _Udp((address, udp_port), zone, log)
-        self._tcp = _Tcp((address, tcp_port), zone, log)
+        self._udp = _Udp((address, udp_port), zone, log, forward_to)
+        self._tcp = _Tcp((address, tcp_port), zone, log, forward_to)
 
     def start(self) -> dict[str, int]:
         for server in (self._udp, self._tcp):
@@ -188,12 +230,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=53)
     parser.add_argument("--records-file", type=Path, required=True)
     parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--forward-to", help="forward every question to this resolver")
     args = parser.parse_args(argv)
     zone = Zone.from_records(json.loads(args.records_file.read_text(encoding="utf-8")))
     log = Log(name="dns")
-    simulator = DnsSimulator(args.address, zone, log, args.port, args.port)
+    upstream = (args.forward_to, 53) if args.forward_to else None
+    simulator = DnsSimulator(args.address, zone, log, args.port, args.port, upstream)
     ports = simulator.start()
-    log(f"listening on {args.address} {ports}; A {dict(zone.a)}; PTR {dict(zone.ptr)}")
+    serves = f"forwarding to {args.forward_to}" if args.forward_to else f"A {dict(zone.a)}"
+    log(f"listening on {args.address} {ports}; {serves}; PTR {dict(zone.ptr)}")
     write_ready(args.ready_file, ports)
     serve_until_signalled(simulator.stop, log)
 

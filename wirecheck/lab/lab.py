@@ -28,9 +28,9 @@ from typing import Any
 from wirecheck.lab import topology
 from wirecheck.lab.errors import LabError
 from wirecheck.lab.flap import Flap
-from wirecheck.lab.names import NETNS_ETC, PLATFORM_ADDRESSES, LabNames
+from wirecheck.lab.names import CUSTOM_DNS_IP, NETNS_ETC, PLATFORM_ADDRESSES, LabNames
 from wirecheck.lab.preflight import require_tool
-from wirecheck.lab.scenarios import Scenario
+from wirecheck.lab.scenarios import CustomDns, Scenario
 from wirecheck.model import PLATFORM_ADDRESS
 from wirecheck.system import CommandResult, run_command
 
@@ -39,7 +39,13 @@ COMMAND_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 15.0
 STOP_GRACE_S = 2.0
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
-_SIMULATORS = ("wireserver", "dns", "flap")  # "flap": the process switching a fault
+_SIMULATORS = ("wireserver", "dns", "custom-dns", "flap")  # "flap": the process switching a fault
+# One TCP connect from the pod to WireServer, half a second at most; its outcome is not
+# judged (the firewall check reads what the rules counted).
+POD_PROBE = (
+    "import socket; s = socket.socket(); s.settimeout(0.5); "
+    f"s.connect_ex(('{PLATFORM_ADDRESS}', 80))"
+)
 
 
 def package_root() -> Path:
@@ -109,6 +115,8 @@ class Lab:
         """Build `scenario`, after removing any leftovers; returns what was removed first."""
         if scenario.run_as_uid is not None:
             require_tool("setpriv", f"scenario {scenario.name!r} (wirecheck as a non-root user)")
+        if scenario.user_namespace:
+            require_tool("unshare", f"scenario {scenario.name!r} (wirecheck in a user namespace)")
         removed = self.down()
         try:
             self._build(scenario)
@@ -126,6 +134,9 @@ class Lab:
         names.report_dir.mkdir(mode=0o755)
         if scenario.run_as_uid is not None:
             os.chown(names.report_dir, scenario.run_as_uid, scenario.run_as_uid)
+        if scenario.user_namespace:
+            names.open_dir.mkdir()
+            names.open_dir.chmod(0o755)
         hostname = self.hostname()
         built = topology.plan(names, scenario, hostname)
         for argv in built.commands:
@@ -155,10 +166,11 @@ class Lab:
         setup = topology.vm_setup(names, built)
         if setup is not None:
             names.vm_setup.write_text(setup, encoding="utf-8")
+        _write_layer(names.vm_var_log, built.vm_var_log)
         records = names.state_dir / "dns-records.json"
         records.write_text(json.dumps(topology.dns_records(hostname, scenario.ptr)), "utf-8")
         network = names.state_dir / "imds-network.json"
-        network.write_text(json.dumps(topology.imds_network()), "utf-8")
+        network.write_text(json.dumps(topology.imds_network(scenario.second_ip_first)), "utf-8")
         started = {
             "wireserver": self._start(
                 "wireserver",
@@ -175,7 +187,16 @@ class Lab:
                 ["--address", PLATFORM_ADDRESS, "--records-file", str(records)],
             ),
         }
+        if scenario.custom_dns is not None:
+            started["custom-dns"] = self._start(
+                "custom-dns",
+                "wirecheck.lab.dnsserver",
+                _custom_dns_args(scenario.custom_dns, names),
+            )
         pids = {label: self._wait_ready(label, proc) for label, proc in started.items()}
+        if scenario.pod:
+            # The pod tries WireServer once, so rules on the VM's forwarding path count it.
+            self._must(["ip", "netns", "exec", names.pod, self.python, "-c", POD_PROBE])
         state = {
             "lab": names.lab,
             "scenario": scenario.name,
@@ -317,6 +338,17 @@ class Lab:
             reason = (done.error or done.stderr).strip() or f"exit code {done.returncode}"
             raise LabError(f"lab step `{shlex.join(argv)}` failed: {reason}")
         return done
+
+
+def _custom_dns_args(mode: CustomDns, names: LabNames) -> list[str]:
+    """A custom DNS server: one that knows no name (an empty zone: NXDOMAIN for all), or
+    one that forwards every question to the platform resolver."""
+    empty = names.state_dir / "custom-dns-records.json"
+    empty.write_text(json.dumps({"a": {}, "ptr": {}}), "utf-8")
+    args = ["--address", CUSTOM_DNS_IP, "--records-file", str(empty)]
+    if mode is CustomDns.FORWARD:
+        args += ["--forward-to", PLATFORM_ADDRESS]
+    return args
 
 
 def _write_layer(

@@ -25,6 +25,8 @@ _LAB_NAME = re.compile(r"[a-z0-9]{1,10}")
 VM_PRIMARY_IP, PRIMARY_GATEWAY, PRIMARY_SUBNET = "10.1.0.4", "10.1.0.1", "10.1.0.0/24"
 VM_SECONDARY_IP, SECONDARY_GATEWAY, SECONDARY_SUBNET = "10.1.1.5", "10.1.1.1", "10.1.1.0/24"
 PREFIX_LEN = 24
+# A second private IP of the primary NIC (an IP configuration Azure lists after the primary).
+VM_PRIMARY_SECOND_IP = "10.1.0.5"
 # Azure's MAC prefix; the same MACs and private IPs as tests/fixtures/imds-network.json.
 VM_PRIMARY_MAC, VM_SECONDARY_MAC = "00:0d:3a:4b:5c:6d", "00:0d:3a:4b:5c:7e"
 VM_PUBLIC_IP = "203.0.113.10"  # documentation range: it only appears in the IMDS answer
@@ -32,6 +34,10 @@ PRIMARY_METRIC, SECONDARY_METRIC = 100, 200
 # The appliance sits between eth0's gateway and the host on this transit link.
 APPLIANCE_IP, HOST_TRANSIT_IP, TRANSIT_PREFIX_LEN = "10.2.0.1", "10.2.0.2", 30
 DNS_SUFFIX = "lab.wirecheck.internal.cloudapp.net"
+# Containers behind the VM: a bridge in the VM (as CNI plugins make) and a pod namespace.
+POD_BRIDGE, POD_BRIDGE_IP, POD_IP, POD_SUBNET = "cni0", "10.244.0.1", "10.244.0.2", "10.244.0.0/24"
+# A custom DNS server the VM may be set up with (documentation range), in the host namespace.
+CUSTOM_DNS_IP = "192.0.2.53"
 PLATFORM_ADDRESSES = (PLATFORM_ADDRESS, IMDS_ADDRESS)
 
 
@@ -52,8 +58,12 @@ class LabNames:
         return f"{NAMESPACE_PREFIX}{self.lab}-app"
 
     @property
-    def namespaces(self) -> tuple[str, str, str]:
-        return (self.vm, self.host, self.appliance)
+    def pod(self) -> str:
+        return f"{NAMESPACE_PREFIX}{self.lab}-pod"
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return (self.vm, self.host, self.appliance, self.pod)
 
     @property
     def state_dir(self) -> Path:
@@ -71,6 +81,16 @@ class LabNames:
     def vm_var_lib(self) -> Path:
         """Files the VM sees in /var/lib on top of the machine's (its DHCP lease)."""
         return self.state_dir / "vm-var-lib"
+
+    @property
+    def open_dir(self) -> Path:
+        """An empty directory (mode 755) that user-namespace scenarios lay over closed ones."""
+        return self.state_dir / "open"
+
+    @property
+    def vm_var_log(self) -> Path:
+        """Files the VM sees in /var/log on top of the machine's (a scenario's status files)."""
+        return self.state_dir / "vm-var-log"
 
     @property
     def vm_etc_layer(self) -> Path:

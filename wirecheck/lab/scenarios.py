@@ -17,11 +17,15 @@ from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
 from wirecheck.lab.names import (
+    CUSTOM_DNS_IP,
+    POD_BRIDGE,
+    POD_SUBNET,
     PREFIX_LEN,
     PRIMARY_GATEWAY,
     SECONDARY_GATEWAY,
     VM_PRIMARY_IP,
     VM_PRIMARY_MAC,
+    VM_PRIMARY_SECOND_IP,
 )
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.strenum import StrEnum
@@ -47,6 +51,14 @@ class WireMode(StrEnum):
     GARBAGE = "garbage"  # bytes that are not HTTP at all
     SLOW = "slow"  # headers at once, then the body a byte at a time, for minutes
     HUGE = "huge"  # a multi-megabyte body
+    GPA_403 = "gpa-403"  # the GuestProxyAgent's own 403, as its local listener refuses
+
+
+class CustomDns(StrEnum):
+    """A custom DNS server the VM's resolv.conf names instead of the platform resolver."""
+
+    NXDOMAIN = "nxdomain"  # knows nothing, forwards nowhere: NXDOMAIN for every name
+    FORWARD = "forward"  # forwards every question to the platform resolver
 
 
 class LeaseStore(StrEnum):
@@ -236,6 +248,8 @@ HEALTHY: Mapping[str, Expect] = {
     "guest-agent": AGENT_ABSENT,
     "agent-health": AGENT_ABSENT,
     "imds": ok(),
+    "resolver": ok("platform resolver"),
+    "conntrack": ok(),
 }
 
 TIMED_OUT = "timed out"
@@ -303,11 +317,22 @@ class Scenario:
     platform_via_secondary: bool = False  # a preferred /32 to the target via eth1
     env: Mapping[str, str] = field(default_factory=dict)  # added to wirecheck's environment
     run_as_uid: int | None = None  # None: root
+    # wirecheck as root inside a user namespace that `run_as_uid` enters (uid 0 to itself,
+    # run_as_uid to the kernel and to the guest agent's uid-0 rule).
+    user_namespace: bool = False
     etc_files: Mapping[str, str] = field(default_factory=dict)  # extra files in the VM's /etc
     lease_endpoint: str = PLATFORM_ADDRESS  # option 245 in eth0's DHCP lease
     lease_store: LeaseStore = LeaseStore.DHCLIENT
     platform_routes: bool = True  # DHCP's /32 routes to the platform addresses via eth0
     vm_mounts: tuple[VmMount, ...] = ()
+    # eth0's second private IP configured before its primary one (a static address applied
+    # before the DHCP lease): the kernel then takes it as eth0's first address.
+    second_ip_first: bool = False
+    custom_dns: CustomDns | None = None  # the VM resolves through a custom DNS server
+    var_log_files: Mapping[str, str] = field(default_factory=dict)  # extra files in /var/log
+    # A pod behind the VM: a bridge with a pod namespace on it; the VM forwards and
+    # masquerades the pod's traffic, as a Kubernetes node does.
+    pod: bool = False
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -728,6 +753,252 @@ SCENARIOS += (
         ),
         etc_files={"waagent.conf": WAAGENT_CONF_DEFAULTS},
         vm_mounts=(VmMount("/var/lib/waagent", "size=256k", fill=True),),
+    ),
+)
+
+# The guest agent's rules as found on broken VMs, wirecheck run as root: the DROP ahead of
+# the ACCEPTs (appended over a restored set, or copied with -I), or without the uid-0 ACCEPT.
+AGENT_DNS_ACCEPT, AGENT_UID0_ACCEPT, AGENT_DROP = AGENT_RULES
+AGENT_DROP_FIRST = (AGENT_DROP, AGENT_DNS_ACCEPT, AGENT_UID0_ACCEPT)
+AGENT_WITHOUT_UID0 = (AGENT_DNS_ACCEPT, AGENT_DROP)
+# What the agent's DROP catches from root when nothing lets root through first: TCP to the
+# target, port 53 too when the DROP is ahead of the DNS ACCEPT.
+_AGENT_DROPS_ROOT: Mapping[str, Expect] = {
+    "tcp-80": fail(TIMED_OUT),
+    "tcp-32526": fail(TIMED_OUT),
+    "wire-versions": WIRE_NO_CONNECT,
+    "trace-80": fail(),
+    "trace-32526": fail(),
+}
+_AGENT_ROOT_ROWS = ("tcp-80", "tcp-32526", "wire-versions", "trace-80", "trace-32526", "firewall")
+
+SCENARIOS += (
+    _scenario(
+        "agent-firewall-drop-first",
+        "The guest agent's three rules with its DROP ahead of the ACCEPTs, wirecheck run as "
+        "root: the DROP counts root's packets, the uid-0 ACCEPT none.",
+        {
+            **_AGENT_DROPS_ROOT,
+            "dns-tcp": fail(TIMED_OUT),
+            "firewall": fail("guest agent's own rule", "comes before the uid-0 ACCEPT"),
+        },
+        diagnosis=cause(
+            "running as root, the guest agent's own firewall drops root's packets",
+            "the DROP comes before the uid-0 ACCEPT",
+            "systemctl restart walinuxagent",
+            checks=(*_AGENT_ROOT_ROWS, "dns-tcp"),
+            absent=("after leaving the VM", "not root"),
+        ),
+        rules=AGENT_DROP_FIRST,
+    ),
+    _scenario(
+        "agent-firewall-no-uid0",
+        "The guest agent's TCP 53 ACCEPT and DROP without its uid-0 ACCEPT, wirecheck run as "
+        "root: root's TCP to 80 and 32526 is dropped, DNS passes.",
+        {
+            **_AGENT_DROPS_ROOT,
+            "firewall": fail("guest agent's own rule", "uid-0 ACCEPT is missing"),
+        },
+        diagnosis=cause(
+            "running as root, the guest agent's own firewall drops root's packets",
+            "the uid-0 ACCEPT is missing",
+            "Delete the agent's rules",
+            checks=_AGENT_ROOT_ROWS,
+            absent=("after leaving the VM",),
+        ),
+        rules=AGENT_WITHOUT_UID0,
+    ),
+)
+
+# The platform answers only the primary NIC's primary private IP.
+_ONLY_PRIMARY_IP = tuple(
+    Rule(
+        Where.HOST,
+        "filter",
+        "INPUT",
+        ("-d", f"{a}/32", "!", "-s", f"{VM_PRIMARY_IP}/32", "-j", "DROP"),
+    )
+    for a in (PLATFORM_ADDRESS, IMDS_ADDRESS)
+)
+
+SCENARIOS += (
+    _scenario(
+        "source-second-ip",
+        f"eth0's second private IP {VM_PRIMARY_SECOND_IP} was configured before its primary "
+        f"{VM_PRIMARY_IP}, and the platform routes have no `src`: packets to the platform "
+        "leave with the second IP, which the platform ignores.",
+        {
+            "tcp-80": fail(TIMED_OUT),
+            "tcp-32526": fail(TIMED_OUT),
+            "wire-versions": WIRE_NO_CONNECT,
+            "dns-udp": fail(TIMED_OUT),
+            "dns-tcp": fail(TIMED_OUT),
+            "dns-reverse": fail("no resolver answered"),
+            "trace-80": fail(),
+            "trace-32526": fail(),
+            "egress-nic": fail(f"source {VM_PRIMARY_SECOND_IP}", VM_PRIMARY_IP),
+            "imds": warn("not reachable"),
+        },
+        diagnosis=cause(
+            f"leave eth0 with source {VM_PRIMARY_SECOND_IP}",
+            f"not the primary NIC's primary private IP {VM_PRIMARY_IP}",
+            f"src {VM_PRIMARY_IP}",
+            checks=("egress-nic", *PROBES, "imds"),
+            absent=("after leaving the VM",),
+        ),
+        rules=_ONLY_PRIMARY_IP,
+        second_ip_first=True,
+    ),
+)
+
+SCENARIOS += (
+    _scenario(
+        "custom-dns-nxdomain",
+        f"The VM resolves through a custom DNS server ({CUSTOM_DNS_IP}) that does not forward "
+        f"to {PLATFORM_ADDRESS}: it answers NXDOMAIN for the VM's own Azure name.",
+        {"resolver": warn(CUSTOM_DNS_IP, "NXDOMAIN", "does not resolve the names Azure provides")},
+        diagnosis=cause(
+            f"DNS server {CUSTOM_DNS_IP}",
+            "NXDOMAIN",
+            f"forward to {PLATFORM_ADDRESS}",
+            checks=("resolver",),
+        ),
+        custom_dns=CustomDns.NXDOMAIN,
+    ),
+    _scenario(
+        "custom-dns-forwards",
+        f"The VM resolves through a custom DNS server ({CUSTOM_DNS_IP}) that forwards to "
+        f"{PLATFORM_ADDRESS}: it answers as the platform does.",
+        {"resolver": ok(CUSTOM_DNS_IP, "as the platform resolver does")},
+        diagnosis=NO_PROBLEM,
+        custom_dns=CustomDns.FORWARD,
+    ),
+)
+
+SCENARIOS += (
+    _scenario(
+        "proxy-catches-imds",
+        f"http_proxy points at {MISSING_PROXY} and no_proxy lists {PLATFORM_ADDRESS} but not "
+        f"IMDS: SDKs and extensions that honour it would send IMDS requests to the proxy.",
+        {"proxy": warn(f"http://{IMDS_ADDRESS}/", "IMDS")},
+        diagnosis=cause(
+            f"proxy would catch http://{IMDS_ADDRESS}/",
+            MISSING_PROXY,
+            f"no_proxy=$no_proxy,{PLATFORM_ADDRESS},{IMDS_ADDRESS}",
+            checks=("proxy",),
+            absent=(f"http://{PLATFORM_ADDRESS}/",),
+        ),
+        env={
+            "http_proxy": MISSING_PROXY,
+            "https_proxy": MISSING_PROXY,
+            "no_proxy": f"localhost,127.0.0.1,{PLATFORM_ADDRESS}",
+        },
+    ),
+)
+
+# The GuestProxyAgent's files as it ships and runs them: its configuration, and a status
+# whose secure channel state is WireServer Enforce (tests/fixtures/gpa-*.json).
+GPA_CONFIG = """\
+{
+    "logFolder": "",
+    "eventFolder": "/var/log/azure-proxy-agent/events",
+    "latchKeyFolder": "/var/lib/azure-proxy-agent/keys",
+    "monitorIntervalInSeconds": 60,
+    "pollKeyStatusIntervalInSeconds": 15,
+    "hostGAPluginSupport": 1,
+    "ebpfProgramName": "ebpf_cgroup.o",
+    "cgroupRoot": "/sys/fs/cgroup"
+}
+"""
+GPA_STATUS = (
+    '{"timestamp":"2026-10-02T09:20:00.123Z","proxyAgentStatus":{"version":"1.0.38",'
+    '"status":"SUCCESS","keyLatchStatus":{"status":"RUNNING","message":"Found key details from '
+    'local and ready to use.","states":{"secureChannelState":"WireServer Enforce -  IMDS Audit '
+    '- HostGA Enforce"}},"ebpfProgramStatus":{"status":"RUNNING","message":"Started Redirector '
+    'with eBPF maps"},"proxyListenerStatus":{"status":"RUNNING","message":"Started proxy '
+    'listener 127.0.0.1:3080, ready to accept request"},"proxyConnectionsCount":412},'
+    '"proxyConnectionSummary":[],"failedAuthenticateSummary":[]}\n'
+)
+
+SCENARIOS += (
+    _scenario(
+        "gpa-refuses",
+        "The GuestProxyAgent runs in WireServer Enforce mode and refuses wirecheck's request "
+        "(its 403: no body, `connection: close`, no x-ms-azure-host-authorization header). The "
+        "lab's WireServer simulator answers like the agent's local listener; the agent's eBPF "
+        "redirect of connects is not simulated.",
+        {"wire-versions": fail("GuestProxyAgent", "403", "WireServer enforce")},
+        diagnosis=cause(
+            "HTTP 403 from the GuestProxyAgent on this VM",
+            "never reached WireServer",
+            "Audit mode",
+            checks=("wire-versions",),
+            absent=("WireServer answers",),
+        ),
+        wire_mode=WireMode.GPA_403,
+        etc_files={"azure/proxy-agent.json": GPA_CONFIG},
+        var_log_files={"azure-proxy-agent/status.json": GPA_STATUS},
+    ),
+)
+
+# A hardening rule on a node: the pods' subnet may not reach the platform address.
+POD_DROP = Rule(
+    Where.VM, "filter", "FORWARD", ("-s", POD_SUBNET, "-d", f"{PLATFORM_ADDRESS}/32", "-j", "DROP")
+)
+
+SCENARIOS += (
+    _scenario(
+        "pod-forward-drop",
+        f"A pod behind the VM (bridge {POD_BRIDGE}, the VM forwards and masquerades) and a "
+        "FORWARD rule that drops the pods' traffic to the platform: the VM's own probes pass, "
+        "the pod's packets are dropped.",
+        {"firewall": warn("containers or pods", POD_BRIDGE, "FORWARD", "packet(s) so far")},
+        diagnosis=cause(
+            "Containers or pods behind this VM cannot reach",
+            "filter/FORWARD",
+            f"iptables -t filter -D FORWARD -s {POD_SUBNET} -d {PLATFORM_ADDRESS}/32 -j DROP",
+            checks=("firewall",),
+        ),
+        rules=(POD_DROP,),
+        pod=True,
+    ),
+)
+
+SCENARIOS += (
+    _scenario(
+        "agent-firewall-userns-root",
+        "The guest agent's three rules, complete and in order, and wirecheck run as root inside "
+        "a user namespace entered as nobody (`unshare --user --map-root-user`, as in a rootless "
+        "container): uid 0 to itself, 65534 to the kernel, so the agent's firewall drops it.",
+        {
+            "tcp-80": fail(TIMED_OUT),
+            "tcp-32526": fail(TIMED_OUT),
+            "wire-versions": WIRE_NO_CONNECT,
+            "trace-80": fail(),
+            "trace-32526": fail(),
+            "privileges": warn("inside a user namespace", "uid 65534 outside"),
+            "firewall": skip("permission denied"),
+            "guest-agent": warn("installed", "not running"),
+        },
+        diagnosis=cause(
+            "because you are not root",
+            "the guest agent's firewall drops TCP",
+            "outside the user namespace",
+            checks=(
+                "tcp-80",
+                "tcp-32526",
+                "wire-versions",
+                "trace-80",
+                "trace-32526",
+                "privileges",
+            ),
+            absent=("most likely", "after leaving the VM"),
+        ),
+        rules=AGENT_RULES,
+        run_as_uid=NOBODY_UID,
+        user_namespace=True,
+        etc_files={"waagent.conf": WAAGENT_CONF_FIREWALL_ON},
+        env={"USER": "root", "LOGNAME": "root", "HOME": "/nonexistent"},
     ),
 )
 

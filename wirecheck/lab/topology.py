@@ -8,10 +8,12 @@ Shape (the appliance only in scenarios that ask for it):
     eth1 10.1.1.5/24 ---------------------------- vm-eth1 10.1.1.1/24
 
 Without the appliance, eth0's peer `vm-eth0` (10.1.0.1) is in the host namespace, so the
-target is one hop away. Every link is a veth pair created *inside* lab namespaces
-(`ip -n A link add ... peer ... netns B`): no interface of the lab ever exists in the
-machine's own namespace, not even for a moment, and no lab namespace has a default route
-out of the lab.
+target is one hop away. Scenarios with a pod add a bridge `cni0` 10.244.0.1/24 in the VM
+and a pod namespace on it (eth0 10.244.0.2, its default route via the bridge); the VM
+forwards and masquerades for it. Every link is a veth pair created *inside* lab namespaces
+(`ip -n A link add ... peer ... netns B`), the bridge inside the VM's: no interface of the
+lab ever exists in the machine's own namespace, not even for a moment, and no lab namespace
+has a default route out of the lab.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ from typing import Any
 
 from wirecheck.lab.names import (
     APPLIANCE_IP,
+    CUSTOM_DNS_IP,
     DNS_SUFFIX,
     HOST_TRANSIT_IP,
     PLATFORM_ADDRESSES,
+    POD_BRIDGE,
+    POD_BRIDGE_IP,
+    POD_IP,
+    POD_SUBNET,
     PREFIX_LEN,
     PRIMARY_GATEWAY,
     PRIMARY_METRIC,
@@ -36,6 +43,7 @@ from wirecheck.lab.names import (
     TRANSIT_PREFIX_LEN,
     VM_PRIMARY_IP,
     VM_PRIMARY_MAC,
+    VM_PRIMARY_SECOND_IP,
     VM_PUBLIC_IP,
     VM_SECONDARY_IP,
     VM_SECONDARY_MAC,
@@ -105,6 +113,7 @@ class Plan:
     # The VM's own /run layer (None: the VM sees the machine's /run) and its mounts.
     vm_run: Layer | None = None
     vm_mounts: tuple[VmMount, ...] = ()
+    vm_var_log: Mapping[str, str] = field(default_factory=dict)  # seen under the VM's /var/log
 
 
 def _in(ns: str, *argv: str) -> Argv:
@@ -113,16 +122,19 @@ def _in(ns: str, *argv: str) -> Argv:
 
 
 def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
-    vm, host, app = names.vm, names.host, names.appliance
+    vm, host, app, pod = names.vm, names.host, names.appliance, names.pod
     gateway_ns = app if scenario.appliance else host
-    namespaces = (vm, host, app) if scenario.appliance else (vm, host)
+    namespaces: tuple[str, ...] = (vm, host, app) if scenario.appliance else (vm, host)
+    if scenario.pod:
+        namespaces += (pod,)
     cmds: list[Argv] = []
     for ns in namespaces:
         cmds.append(("ip", "netns", "add", ns))
     for ns in namespaces:
         cmds.append(("ip", "-n", ns, "link", "set", "lo", "up"))
-        # Only the appliance routes; the host must never pass packets on.
-        forward = "1" if ns == app else "0"
+        # Only the appliance routes, and the VM for its pod; the host must never pass
+        # packets on.
+        forward = "1" if ns == app or (ns == vm and scenario.pod) else "0"
         cmds.append(_in(ns, "sysctl", "-qw", f"net.ipv4.ip_forward={forward}"))
 
     def veth(ns: str, name: str, peer_ns: str, peer: str, mac: str | None = None) -> None:
@@ -147,12 +159,16 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
     veth(vm, "eth1", host, "vm-eth1", VM_SECONDARY_MAC)
     if scenario.appliance:
         veth(app, "to-host", host, "to-app")
+    if scenario.second_ip_first:
+        addr(vm, f"{VM_PRIMARY_SECOND_IP}/{PREFIX_LEN}", "eth0")
     addr(vm, f"{VM_PRIMARY_IP}/{PREFIX_LEN}", "eth0")
     addr(vm, f"{VM_SECONDARY_IP}/{PREFIX_LEN}", "eth1")
     addr(gateway_ns, f"{PRIMARY_GATEWAY}/{PREFIX_LEN}", "vm-eth0")
     addr(host, f"{SECONDARY_GATEWAY}/{PREFIX_LEN}", "vm-eth1")
     for address in PLATFORM_ADDRESSES:
         addr(host, f"{address}/32", "lo")
+    if scenario.custom_dns is not None:
+        addr(host, f"{CUSTOM_DNS_IP}/32", "lo")
     if scenario.appliance:
         addr(app, f"{APPLIANCE_IP}/{TRANSIT_PREFIX_LEN}", "to-host")
         addr(host, f"{HOST_TRANSIT_IP}/{TRANSIT_PREFIX_LEN}", "to-app")
@@ -181,6 +197,20 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
             route(app, f"{address}/32", "via", HOST_TRANSIT_IP, "dev", "to-host")
         route(host, PRIMARY_SUBNET, "via", APPLIANCE_IP, "dev", "to-app")
 
+    if scenario.pod:
+        # A CNI-style bridge in the VM, the pod's veth on it, the pod's default route via
+        # the bridge, and the VM masquerading the pod's traffic out of eth0.
+        cmds.append(("ip", "-n", vm, "link", "add", POD_BRIDGE, "type", "bridge"))
+        veth(pod, "eth0", vm, "vethpod0")
+        cmds.append(("ip", "-n", vm, "link", "set", "vethpod0", "master", POD_BRIDGE))
+        addr(vm, f"{POD_BRIDGE_IP}/{PREFIX_LEN}", POD_BRIDGE)
+        addr(pod, f"{POD_IP}/{PREFIX_LEN}", "eth0")
+        for ns, dev in ((vm, POD_BRIDGE), (vm, "vethpod0"), (pod, "eth0")):
+            up(ns, dev)
+        route(pod, "default", "via", POD_BRIDGE_IP, "dev", "eth0")
+        masquerade = ("-s", POD_SUBNET, "-o", "eth0", "-j", "MASQUERADE")
+        cmds.append(_in(vm, "iptables", "-w", "-t", "nat", "-A", "POSTROUTING", *masquerade))
+
     # The host answers only what comes from the primary subnet (it ignores eth1's).
     for address in PLATFORM_ADDRESSES:
         cmds.append(
@@ -190,9 +220,13 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
                 *("!", "-s", PRIMARY_SUBNET, "-j", "DROP"),
             )
         )
+    if scenario.custom_dns is not None:
+        # The custom DNS server stands for one in the VNet: it may ask the platform
+        # resolver, from the host's own loopback, ahead of the primary-subnet-only rule.
+        cmds.append(_in(host, "iptables", "-w", "-I", "INPUT", "-i", "lo", "-j", "ACCEPT"))
     for rule in scenario.rules:
         cmds.append(_in(vm if rule.where is Where.VM else host, *rule.argv()))
-    etc = vm_etc_files(hostname)
+    etc = vm_etc_files(hostname, CUSTOM_DNS_IP if scenario.custom_dns else PLATFORM_ADDRESS)
     etc_layer = {**etc, **scenario.etc_files}
     var_lib = vm_var_lib_files(scenario.lease_endpoint, scenario.lease_store)
     mount_dirs = tuple(m.path.removeprefix("/var/lib/") for m in scenario.vm_mounts)
@@ -218,6 +252,7 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         mount_dirs,
         run_layer,
         scenario.vm_mounts,
+        dict(scenario.var_log_files),
     )
 
 
@@ -238,14 +273,16 @@ def _hide(
     return tuple(hidden), tuple(opaque)
 
 
-def vm_etc_files(hostname: str) -> dict[str, str]:
-    """The VM's resolv.conf and hosts, so tools inside it resolve through the lab only."""
+def vm_etc_files(hostname: str, nameserver: str = PLATFORM_ADDRESS) -> dict[str, str]:
+    """The VM's resolv.conf and hosts, so tools inside it resolve through the lab only.
+
+    `nameserver`: the platform resolver, as Azure's DHCP configures it, or a custom DNS
+    server set in the VM (the DHCP domain stays Azure's)."""
     fqdn = vm_fqdn(hostname)
+    which = "the platform resolver" if nameserver == PLATFORM_ADDRESS else "a custom DNS server"
     return {
         "resolv.conf": (
-            "# wirecheck lab: the platform resolver, as Azure's DHCP configures it\n"
-            f"nameserver {PLATFORM_ADDRESS}\n"
-            f"search {DNS_SUFFIX}\n"
+            f"# wirecheck lab: {which}\nnameserver {nameserver}\nsearch {DNS_SUFFIX}\n"
         ),
         "hosts": (
             "# wirecheck lab: the VM's own hosts file (the machine's is not used here)\n"
@@ -420,14 +457,17 @@ def _reverse_name(ipv4: str) -> str:
     return ".".join(reversed(ipv4.split("."))) + ".in-addr.arpa."
 
 
-def imds_network() -> dict[str, Any]:
-    """IMDS `/metadata/instance/network` for the lab VM (format of imds-network.json)."""
+def imds_network(second_ip: bool = False) -> dict[str, Any]:
+    """IMDS `/metadata/instance/network` for the lab VM (format of imds-network.json);
+    `second_ip`: the primary NIC has a second IP configuration, listed after the primary."""
 
-    def nic(mac: str, ip: str, public: str, subnet: str) -> dict[str, Any]:
+    def nic(mac: str, ip: str, public: str, subnet: str, *more: str) -> dict[str, Any]:
         network, prefix = subnet.split("/")
+        addresses = [{"privateIpAddress": ip, "publicIpAddress": public}]
+        addresses += [{"privateIpAddress": other, "publicIpAddress": ""} for other in more]
         return {
             "ipv4": {
-                "ipAddress": [{"privateIpAddress": ip, "publicIpAddress": public}],
+                "ipAddress": addresses,
                 "subnet": [{"address": network, "prefix": prefix}],
             },
             "ipv6": {"ipAddress": []},
@@ -436,7 +476,13 @@ def imds_network() -> dict[str, Any]:
 
     return {
         "interface": [
-            nic(VM_PRIMARY_MAC, VM_PRIMARY_IP, VM_PUBLIC_IP, PRIMARY_SUBNET),
+            nic(
+                VM_PRIMARY_MAC,
+                VM_PRIMARY_IP,
+                VM_PUBLIC_IP,
+                PRIMARY_SUBNET,
+                *((VM_PRIMARY_SECOND_IP,) if second_ip else ()),
+            ),
             nic(VM_SECONDARY_MAC, VM_SECONDARY_IP, "", SECONDARY_SUBNET),
         ]
     }

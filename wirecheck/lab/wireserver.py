@@ -50,6 +50,14 @@ JSON = "application/json; charset=utf-8"
 HUGE_BYTES = 4 * 1024 * 1024
 SLOW_BYTE_INTERVAL_S = 0.25  # ~700 bytes at this pace: minutes, far past any deadline
 GARBAGE = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 this is not HTTP \xff\xfe\r\n\r\n"
+# The GuestProxyAgent's own refusal, as its local listener sends it: no body,
+# `connection: close`, and no x-ms-azure-host-authorization header (which only what it
+# forwards from the host carries). The lab does not redirect connects as its eBPF program
+# does: in this mode the simulator itself answers like the agent's listener.
+GPA_FORBIDDEN = (
+    b"HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n"
+    b"date: Fri, 02 Oct 2026 09:20:13 GMT\r\n\r\n"
+)
 # How long an idle connection (a traceroute probe, a client gone quiet) is kept.
 IDLE_TIMEOUT_S = 10.0
 
@@ -97,10 +105,13 @@ def wire_reply(mode: WireMode, method: str, target: str) -> Reply:
 
     `/?comp=versions` answers per mode; `/` with another or no `comp` is a 400 (as the
     real one answers), any other path a 404. In garbage mode everything is garbage: what
-    listens on port 80 is not an HTTP server at all.
+    listens on port 80 is not an HTTP server at all; in gpa-403 mode every request gets the
+    GuestProxyAgent's refusal.
     """
     if mode is WireMode.GARBAGE:
         return Reply(0, "", raw=GARBAGE)
+    if mode is WireMode.GPA_403:
+        return Reply(403, "Forbidden", raw=GPA_FORBIDDEN)
     if method not in ("GET", "HEAD"):
         return Reply(405, "Method Not Allowed", _error_xml("MethodNotAllowed", method))
     parts = urlsplit(target)

@@ -110,3 +110,12 @@ def parse_env_file(text: str) -> dict[str, str]:
         name, _, value = line.removeprefix("export ").partition("=")
         values[name.strip()] = value.strip().strip("'\"")
     return values
+
+
+def cidr_only_bypass(no_proxy: str, host: str) -> bool:
+    """no_proxy excludes `host` by a CIDR entry only (`169.254.0.0/16`): curl before 7.86
+    and Python's urllib ignore those, so for them the proxy still catches it."""
+    entries = [e.strip() for e in no_proxy.replace(";", ",").replace(" ", ",").split(",")]
+    cidrs = [e for e in entries if "/" in e]
+    others = ",".join(e for e in entries if e and "/" not in e)
+    return bool(cidrs) and not bypassed(others, host) and bypassed(",".join(cidrs), host)

@@ -11,6 +11,7 @@ from datetime import datetime
 from wirecheck.checks.base import CheckContext
 from wirecheck.checks.egress.judge import EgressFacts, Observation
 from wirecheck.checks.egress.primary_nic import Signals, choose_primary
+from wirecheck.checks.egress.source import SourceSeen, primary_ip
 from wirecheck.checks.imds import ImdsFacts
 from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.model import Deadline
@@ -87,6 +88,7 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
     root = system.is_root()
     calls: dict[str, Callable[[], object]] = {
         "route": lambda: kernel_route(system, target, budget.remaining()),
+        "imds_route": lambda: kernel_route(system, ctx.config.imds_address, budget.remaining()),
         "table": lambda: route_table(system, budget.remaining()),
         "nics": lambda: linux_nics(system, budget.remaining()),
         "leases": lambda: scan_leases(system, now, budget),
@@ -129,17 +131,39 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
     if imds_why:
         notes.append(imds_why)
     signals = Signals(routes, leases, imds, nics, leases_incomplete=leases_incomplete)
+    choice = choose_primary(signals)
+    imds_route = got.get("imds_route")
+    imds_kernel = imds_route if isinstance(imds_route, KernelRoute) else None
+    sources = _sources(target, observations)
+    if imds_kernel is not None and imds_kernel.interface and imds_kernel.source:
+        sources.append(
+            SourceSeen(
+                ctx.config.imds_address, "kernel route", imds_kernel.interface, imds_kernel.source
+            )
+        )
     return EgressFacts(
         target,
         False,
-        choose_primary(signals),
+        choice,
         tuple(routes),
         routes_from,
         kernel,
         tuple(notes),
         tuple(observations),
         tuple(nics),
+        primary_ip=primary_ip(choice.interface, nics, imds, choice.azure_nics, leases),
+        sources=tuple(sources),
+        imds_kernel=imds_kernel,
     )
+
+
+def _sources(target: str, observations: Sequence[Observation]) -> list[SourceSeen]:
+    """The source address each piece of evidence shows for packets to the target."""
+    return [
+        SourceSeen(target, seen.how, seen.interface, seen.source)
+        for seen in observations
+        if seen.source
+    ]
 
 
 def psutil_nics() -> list[Nic]:
@@ -193,16 +217,21 @@ def collect_windows(
     if imds_why:
         notes.append(imds_why)
     signals = Signals(routes, None, imds, nics)
+    choice = choose_primary(signals)
     return EgressFacts(
         target,
         True,
-        choose_primary(signals),
+        choice,
         tuple(routes),
         "route print -4",
         kernel,
         tuple(notes),
         tuple(observations),
         tuple(nics),
+        # On Windows only the connected socket tells the source; the lowest address is not
+        # the primary by any signal of its own, so IMDS alone names it.
+        primary_ip=primary_ip(choice.interface, (), imds, choice.azure_nics, None),
+        sources=tuple(s for s in _sources(target, observations) if s.how == "tcp-80 socket"),
     )
 
 

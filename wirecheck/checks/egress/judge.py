@@ -9,6 +9,7 @@ from typing import Any
 
 from wirecheck.checks.base import Outcome
 from wirecheck.checks.egress.primary_nic import PrimaryChoice
+from wirecheck.checks.egress.source import PrimaryIp, SourceProblem, SourceSeen, judge_source
 from wirecheck.model import Facts, Status
 from wirecheck.platform.routes import KernelRoute, Nic, Route, routes_to
 
@@ -47,6 +48,12 @@ class EgressFacts(Facts):
     nics: tuple[Nic, ...] = field(default=())
     # The routes that send the target away from the primary NIC, once judged so.
     faults: tuple[Route, ...] | None = None
+    # The source address: the primary NIC's primary private IP, the sources seen (to the
+    # target and to IMDS), the kernel's route to IMDS, and, once judged, what is wrong.
+    primary_ip: PrimaryIp | None = None
+    sources: tuple[SourceSeen, ...] = ()
+    imds_kernel: KernelRoute | None = None
+    source_problem: SourceProblem | None = None
 
     @property
     def leaves_by(self) -> str | None:
@@ -85,6 +92,23 @@ def judge(facts: EgressFacts) -> Outcome:
     wrong = [o for o in seen if o.interface != primary]
     if not wrong:
         used = ", ".join(facts.choice.used) or "precedence"
+        kernels = tuple(k for k in (facts.kernel, facts.imds_kernel) if k is not None)
+        source = judge_source(
+            facts.primary_ip,
+            primary,
+            facts.sources,
+            facts.nics,
+            facts.routes,
+            kernels,
+            facts.windows,
+        )
+        if source is not None:
+            return Outcome(
+                Status.FAIL,
+                source.finding(primary),
+                replace(facts, source_problem=source),
+                fix=source.fix,
+            )
         if facts.choice.conflicts:
             return Outcome(
                 Status.WARN,
@@ -219,4 +243,10 @@ def _evidence(facts: EgressFacts) -> dict[str, Any]:
         evidence["notes"] = list(facts.notes)
     if facts.faults is not None:
         evidence["route_lines_at_fault"] = [r.ip_line() for r in facts.faults]
+    if facts.primary_ip is not None:
+        evidence["primary_ip"] = facts.primary_ip.describe()
+    if facts.sources:
+        evidence["sources"] = [f"{s.how} to {s.destination}: {s.address}" for s in facts.sources]
+    if facts.source_problem is not None:
+        evidence["source_problem"] = facts.source_problem.to_dict()
     return evidence

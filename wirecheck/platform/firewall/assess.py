@@ -111,7 +111,9 @@ def is_agent_rule(rule: Rule, endpoint: str) -> bool:
     """One of the guest agent's own rules: expected, not a problem."""
     if rule.source == "nftables":
         return rule.table.split()[-1] == "walinuxagent"
-    if rule.source != "iptables" or rule.table != "security" or rule.chain != "OUTPUT":
+    # The agent's iptables rules, or the firewalld passthroughs that persist them.
+    table = {"iptables": "security", "firewalld": "direct security"}.get(rule.source)
+    if table is None or rule.table != table or rule.chain != "OUTPUT":
         return False
     m = rule.match
     if not (m.daddr and not m.daddr.negated and _single_host(m.daddr.values, endpoint)):

@@ -13,6 +13,8 @@ from xml.etree import ElementTree
 from wirecheck.platform.firewall.model import Cond, Match, Rule
 
 _PROTO_NUMBERS = {"0": "all", "1": "icmp", "6": "tcp", "17": "udp"}
+# `iptables -L` without -n names ports by service (`tcp dpt:domain`); the ones that matter here.
+_SERVICE_PORTS = {"domain": "53", "http": "80", "https": "443"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ _IPTABLES_OPTIONS = {
 def _option_values(name: str, arg: str) -> tuple[str, ...]:
     parts = [p for p in arg.split(",") if p]
     if name in ("dport", "sport"):
-        return tuple(p.replace(":", "-") for p in parts)
+        return tuple(_SERVICE_PORTS.get(p, p).replace(":", "-") for p in parts)
     if name in ("protocol", "ctstate"):
         return tuple(_PROTO_NUMBERS.get(p, p).lower() for p in parts)
     return tuple(parts)
@@ -163,13 +165,16 @@ def parse_iptables_list(text: str, table: str) -> list[Rule]:
     numbered = False
     for raw in text.splitlines():
         head = re.match(
-            r"Chain (\S+) \((?:policy (\S+) (\d+) packets, (\d+) bytes|\d+ references)\)", raw
+            r"Chain (\S+) \((?:policy (\S+) (\d+[KMGT]?) packets, (\d+[KMGT]?) bytes|"
+            r"\d+ references)\)",
+            raw,
         )
         if head:
             chain, verdict, packets, octets = head.groups()
             position = 0
             if verdict:
-                rules.append(_policy_rule(table, chain, verdict, packets, octets))
+                counts = str(_count(packets) or 0), str(_count(octets) or 0)
+                rules.append(_policy_rule(table, chain, verdict, *counts))
             continue
         words = raw.split()
         if not words or not chain:
@@ -179,7 +184,7 @@ def parse_iptables_list(text: str, table: str) -> list[Rule]:
             continue
         if numbered:
             words = words[1:]
-        if len(words) < 8 or not (words[0].isdigit() and words[1].isdigit()):
+        if len(words) < 8 or not (_count(words[0]) is not None and _count(words[1]) is not None):
             continue
         position += 1
         try:
@@ -192,10 +197,22 @@ def parse_iptables_list(text: str, table: str) -> list[Rule]:
 
 
 _OPT_COLUMN = ("--", "-f", "!f")
+_ANY_ADDRESS = ("0.0.0.0/0", "anywhere")
+_ANY_INTERFACE = ("*", "any")
+_UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+
+
+def _count(word: str) -> int | None:
+    """A counter as `iptables -L -v` prints it: exact with -x, else `4324K` (powers of 1000)."""
+    if word.isdigit():
+        return int(word)
+    if len(word) > 1 and word[:-1].isdigit() and word[-1] in _UNITS:
+        return int(word[:-1]) * _UNITS[word[-1]]
+    return None
 
 
 def _list_row(words: list[str], table: str, chain: str, position: int) -> Rule:
-    packets, octets = int(words[0]), int(words[1])
+    packets, octets = _count(words[0]) or 0, _count(words[1]) or 0
     rest = words[2:]
     target: str | None = None
     if rest[1] not in _OPT_COLUMN:  # a rule without -j leaves the target column empty
@@ -207,9 +224,9 @@ def _list_row(words: list[str], table: str, chain: str, position: int) -> Rule:
     if proto != "all":
         conds["protocol"] = Cond((proto,), protocol.startswith("!"))
     for name, value in (("saddr", source), ("daddr", destination)):
-        if value.lstrip("!") != "0.0.0.0/0":
+        if value.lstrip("!") not in _ANY_ADDRESS:
             conds[name] = Cond((value.lstrip("!"),), value.startswith("!"))
-    if out_if.lstrip("!") != "*":
+    if out_if.lstrip("!") not in _ANY_INTERFACE:
         conds["oif"] = Cond((out_if.lstrip("!"),), out_if.startswith("!"))
     for name, pattern in (
         ("dport", r"dpts?:(!)?(\S+)"),
@@ -523,6 +540,10 @@ def parse_firewalld_direct(text: str) -> list[Rule]:
     except ElementTree.ParseError:
         return []
     rules: list[Rule] = []
+    for element in root.iter("passthrough"):
+        passed = _passthrough(element.get("ipv", "ipv4"), (element.text or "").strip())
+        if passed is not None:
+            rules.append(passed)
     for element in root.iter("rule"):
         if element.get("ipv", "ipv4") != "ipv4":
             continue
@@ -544,3 +565,25 @@ def parse_firewalld_direct(text: str) -> list[Rule]:
             )
         )
     return rules
+
+
+def _passthrough(ipv: str, args: str) -> Rule | None:
+    """One direct passthrough (`-t security -A OUTPUT <spec>`): the rule firewalld adds with
+    iptables when it starts, in its table and chain (the guest agent persists its rules so)."""
+    if ipv != "ipv4":
+        return None
+    found = re.fullmatch(r"(?:-t\s+(\S+)\s+)?(?:-A|--append|-I|--insert)\s+(\S+)\s*(.*)", args)
+    if not found:
+        return None
+    table, chain, spec = found.group(1) or "filter", found.group(2), found.group(3)
+    match, verdict = parse_iptables_spec(spec)
+    return Rule(
+        "firewalld",
+        f"direct {table}",
+        chain,
+        f"passthrough ipv4 {args}",
+        verdict,
+        match,
+        key=f"firewalld passthrough {args}",
+        remove=f"firewall-cmd --permanent --direct --remove-passthrough ipv4 {args}",
+    )
