@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
+from wirecheck.lab.bulk import Bulk
 from wirecheck.lab.names import PRIMARY_GATEWAY, SECONDARY_GATEWAY
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Status
 from wirecheck.strenum import StrEnum
@@ -270,6 +271,10 @@ class Scenario:
     run_as_uid: int | None = None  # None: root
     etc_files: Mapping[str, str] = field(default_factory=dict)  # extra files in the VM's /etc
     lease_endpoint: str = PLATFORM_ADDRESS  # option 245 in eth0's DHCP lease
+    bulk: Bulk = field(default_factory=Bulk)  # generated state of a big node
+    # Filter-table rules (`-A CHAIN ...`) loaded after the generated ones (new chains are
+    # declared): a fault hidden deep in a big ruleset.
+    bulk_filter_rules: tuple[str, ...] = ()
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""

@@ -17,9 +17,10 @@ out of the lab.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from wirecheck.lab.bulk import Bulk, ip_batch_text, iptables_restore_text, lease_history
 from wirecheck.lab.names import (
     APPLIANCE_IP,
     DNS_SUFFIX,
@@ -64,6 +65,11 @@ class Plan:
     # The machine's files the VM must not see (whiteouts in the layers), by layer.
     vm_etc_hidden: tuple[str, ...] = ()
     vm_var_lib_hidden: tuple[str, ...] = ()
+    # Generated state (a big node's rules and routes): file name -> text, written to the
+    # lab's state directory before the commands run, and the commands among `commands`
+    # that load it (they get longer than the others: 100k routes take seconds).
+    state_files: Mapping[str, str] = field(default_factory=dict)
+    slow_commands: tuple[Argv, ...] = ()
 
 
 def _in(ns: str, *argv: str) -> Argv:
@@ -150,16 +156,42 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         )
     for rule in scenario.rules:
         cmds.append(_in(vm if rule.where is Where.VM else host, *rule.argv()))
+    state_files, slow = bulk_plan(names, scenario.bulk, scenario.bulk_filter_rules)
+    cmds += slow
     etc = vm_etc_files(hostname)
     return Plan(
         namespaces,
         tuple(cmds),
         etc,
         {**etc, **scenario.etc_files},
-        vm_var_lib_files(scenario.lease_endpoint),
+        vm_var_lib_files(scenario.lease_endpoint, scenario.bulk.lease_blocks),
         tuple(name for name in AGENT_ETC if name not in scenario.etc_files),
         AGENT_VAR_LIB,
+        state_files,
+        tuple(slow),
     )
+
+
+BULK_RULES_FILE = "bulk-iptables.rules"
+BULK_ROUTES_FILE = "bulk-routes.batch"
+
+
+def bulk_plan(
+    names: LabNames, bulk: Bulk, extra_filter: tuple[str, ...] = ()
+) -> tuple[dict[str, str], list[Argv]]:
+    """The generated state's files (in the state directory) and the commands that load
+    them into the VM namespace: `iptables-restore --noflush` (the scenario's own rules
+    stay) and `ip -batch`."""
+    files: dict[str, str] = {}
+    cmds: list[Argv] = []
+    if bulk.rules or extra_filter:
+        files[BULK_RULES_FILE] = iptables_restore_text(bulk.rules, extra_filter)
+        path = str(names.state_dir / BULK_RULES_FILE)
+        cmds.append(_in(names.vm, "iptables-restore", "-w", "--noflush", path))
+    if bulk.routes:
+        files[BULK_ROUTES_FILE] = ip_batch_text(bulk.routes, PRIMARY_GATEWAY, "eth0")
+        cmds.append(("ip", "-n", names.vm, "-batch", str(names.state_dir / BULK_ROUTES_FILE)))
+    return files, cmds
 
 
 def vm_etc_files(hostname: str) -> dict[str, str]:
@@ -180,9 +212,10 @@ def vm_etc_files(hostname: str) -> dict[str, str]:
     }
 
 
-def vm_var_lib_files(endpoint: str = PLATFORM_ADDRESS) -> dict[str, str]:
+def vm_var_lib_files(endpoint: str = PLATFORM_ADDRESS, history: int = 0) -> dict[str, str]:
     """eth0's dhclient lease as Azure's DHCP gives it: option 245 names WireServer
-    (`endpoint`; a scenario may name another address there)."""
+    (`endpoint`; a scenario may name another address there). `history`: that many expired
+    blocks before it (in total, the file then holds `history` blocks, the current last)."""
     octets = ":".join(f"{int(part):02x}" for part in endpoint.split("."))
     routes = ",".join(
         f"32,{address.replace('.', ',')},{PRIMARY_GATEWAY.replace('.', ',')}"
@@ -209,7 +242,8 @@ lease {{
   expire {expiry};
 }}
 """
-    return {"dhcp/dhclient.eth0.leases": lease}
+    old = lease_history(history - 1, "eth0", VM_PRIMARY_IP) if history > 1 else ""
+    return {"dhcp/dhclient.eth0.leases": old + lease}
 
 
 def dns_records(hostname: str, ptr: str | None) -> dict[str, dict[str, str]]:
