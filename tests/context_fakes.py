@@ -8,7 +8,7 @@ machine or runs a real command.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -37,11 +37,25 @@ class FakeMachine:
     environ: dict[str, str] = field(default_factory=dict)
     ran: list[tuple[str, ...]] = field(default_factory=list)
     socket_factory: Callable[[int, int], Any] = socket.socket
+    # The kernel's nftables tables (family, name); None: it cannot be asked (as without
+    # root), so the firewall reader lists the ruleset with nft.
+    nft_tables: list[tuple[str, str]] | None = None
 
     def read_text(self, path: str) -> str:
         if path in self.files:
             return self.files[path]
         raise FileNotFoundError(2, "No such file or directory", path)
+
+    def list_nft_tables(self) -> list[tuple[str, str]]:
+        if self.nft_tables is None:
+            raise PermissionError(1, "Operation not permitted (fake)")
+        return list(self.nft_tables)
+
+    def read_lines(self, path: str) -> Iterator[str]:
+        return iter(self.read_text(path).splitlines(keepends=True))
+
+    def read_tail(self, path: str, limit: int) -> str:
+        return self.read_text(path)[-limit:]
 
     def list_dir(self, path: str) -> list[str]:
         if path in self.dirs:
@@ -68,6 +82,9 @@ class FakeMachine:
             environ=dict(self.environ),
             list_dir=self.list_dir,
             platform=platform,
+            read_lines=self.read_lines,
+            read_tail=self.read_tail,
+            nft_tables=self.list_nft_tables,
         )
 
 

@@ -8,6 +8,7 @@ in between, for a probe that failed, is named with the command that removes it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,16 +18,16 @@ from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.checks.catalogue import load_all
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
 from wirecheck.platform.firewall.assess import (
+    FlowPaths,
     agent_firewall,
     counter_increase,
     is_agent_rule,
-    jumps_into,
     mentions,
     reachable_chains,
-    touches_path,
 )
 from wirecheck.platform.firewall.model import Rule, Snapshot
-from wirecheck.platform.firewall.reader import read_snapshot
+from wirecheck.platform.firewall.reader import DEFERRED_TABLES, interest_of, read_snapshot
+from wirecheck.platform.sources import Got
 from wirecheck.platform.windows import parse_firewall_rules
 
 # Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
@@ -121,6 +122,7 @@ class FirewallFacts(Facts):
     rules: tuple[RuleSeen, ...] = ()
     counted: tuple[CountedRule, ...] = ()  # foreign rules first, then the agent's
     suspects: tuple[SuspectRule, ...] = ()  # only when no rule was counted
+    incomplete: tuple[str, ...] = ()  # what was not read in full (time ran out)
 
     @property
     def culprits(self) -> tuple[CountedRule, ...]:
@@ -142,6 +144,8 @@ class FirewallFacts(Facts):
         }
         if self.notes:
             evidence["notes"] = list(self.notes)
+        if self.incomplete:
+            evidence["not_read_in_full"] = list(self.incomplete)
         evidence["rules"] = [r.to_dict() for r in self.rules[:MAX_RULES_SHOWN]]
         if len(self.rules) > MAX_RULES_SHOWN:
             evidence["rules_not_shown"] = len(self.rules) - MAX_RULES_SHOWN
@@ -163,7 +167,12 @@ def prepare_firewall(ctx: CheckContext) -> Snapshot | None:
     """The "before" snapshot (Linux; Windows Firewall keeps no per-rule counters)."""
     if ctx.system.windows:
         return None
-    return read_snapshot(ctx.system, ctx.deadline.remaining())
+    before = read_snapshot(
+        ctx.system, ctx.deadline.remaining(), defer_nat=True, interest=interest_of(ctx.subject)
+    )
+    if before.deferred:
+        ctx.start_facts(DEFERRED_TABLES)  # read once, while the probes run
+    return before
 
 
 def run_firewall(ctx: CheckContext) -> Outcome:
@@ -171,12 +180,35 @@ def run_firewall(ctx: CheckContext) -> Outcome:
     _wait_for_probes(ctx, AFTER_RESERVE_S)
     if ctx.system.windows:
         return _windows(ctx)
-    after = read_snapshot(ctx.system, max(ctx.deadline.remaining(), 0.1))
+    after = read_snapshot(
+        ctx.system,
+        max(ctx.deadline.remaining(), 0.1),
+        defer_nat=True,
+        interest=interest_of(ctx.subject),
+    )
+    if after.deferred:
+        after = with_deferred(after, ctx.fact(DEFERRED_TABLES))
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
     earlier = before if isinstance(before, Snapshot) and before.readable else None
     traffic = flows(load_all(), ctx.config)
     return assess(earlier, after, traffic, failed, set(results), ctx.config.target)
+
+
+def with_deferred(after: Snapshot, deferred: Got[Snapshot]) -> Snapshot:
+    """`after` with the tables it left out, read once (or, when they could not be, noted)."""
+    found = deferred.value
+    if found is None:
+        missing = f"iptables {', '.join(after.deferred)} table: {deferred.why}"
+        return dataclasses.replace(after, incomplete=(*after.incomplete, missing))
+    return dataclasses.replace(
+        after,
+        rules=after.rules + found.rules,
+        sources=after.sources + found.sources,
+        notes=after.notes + found.notes,
+        once=found.once,
+        incomplete=after.incomplete + found.incomplete,
+    )
 
 
 def _windows(ctx: CheckContext) -> Outcome:
@@ -235,6 +267,7 @@ def assess(
         rules=tuple(found.seen),
         counted=tuple(culprits + agent_counted),
         suspects=() if culprits else tuple(found.suspects),
+        incomplete=after.incomplete,
     )
     if culprits:
         first = culprits[0]
@@ -283,6 +316,16 @@ def assess(
         finding = f"{expected}{foreign} rule(s) touch {target} or its ports; none blocked a probe"
     else:
         finding = f"no local rule touches {target} or its ports"
+    if after.incomplete:
+        # What was not read may hold the rule: say what is missing, never "no rule".
+        return Outcome(
+            Status.ERROR,
+            f"not every rule could be read in time ({'; '.join(after.incomplete)}); among "
+            f"those read: {finding}",
+            facts,
+            fix="Run again with a longer --timeout (reading this machine's rules takes "
+            "long); the rules read are in the evidence.",
+        )
     return Outcome(Status.OK, finding, facts)
 
 
@@ -308,15 +351,17 @@ def _sort_rules(
     agent's own among them, marked); suspects: ones that may have, with no counter to tell
     (or whose probes did not run)."""
     directions = reachable_chains(after.rules, after.hooks)
-    callers = jumps_into(after.rules)
+    paths = FlowPaths(after.rules)
     found = _Sorted()
     for rule in after.rules:
-        probes = _touched(rule, directions.get(f"{rule.table} {rule.chain}"), callers, traffic)
+        probes = _touched(rule, directions.get(f"{rule.table} {rule.chain}"), paths, traffic)
         if not probes:
             continue
         agent = is_agent_rule(rule, target)
-        delta = rose.get(rule.key, 0)
-        shown_delta = delta if counted and rule.packets is not None else None
+        # A table read once (after the probes only) has no counters to compare with.
+        compared = counted and not (rule.source == "iptables" and rule.table in after.once)
+        delta = rose.get(rule.key, 0) if compared else 0
+        shown_delta = delta if compared and rule.packets is not None else None
         found.seen.append(RuleSeen(rule, agent, tuple(probes), shown_delta))
         if not rule.blocking:
             continue
@@ -325,7 +370,7 @@ def _sort_rules(
             found.counted.append(CountedRule(rule, delta, hit, agent))
         elif agent:
             continue
-        elif hit and (not counted or rule.packets is None):
+        elif hit and (not compared or rule.packets is None):
             found.suspects.append(SuspectRule(rule, hit))
         elif not set(probes) & ran and not rule.policy:
             found.suspects.append(SuspectRule(rule, ()))
@@ -333,29 +378,39 @@ def _sort_rules(
 
 
 def _touched(
-    rule: Rule,
-    direction: str | None,
-    callers: Mapping[str, Sequence[Rule]],
-    traffic: Iterable[Flow],
+    rule: Rule, direction: str | None, paths: FlowPaths, traffic: Iterable[Flow]
 ) -> list[str]:
     """The probes whose packets this rule can match (outgoing, or their replies)."""
     if direction is None:
         return []  # a chain no local traffic reaches (FORWARD, an unused user chain)
+    # The probes' traffic is a few distinct (address, protocol, port): each is decided
+    # once per rule, whichever checks send it.
+    decided: dict[tuple[str, str, int], bool] = {}
     found = []
     for flow in traffic:
-        named = mentions(rule, flow.address, (flow.port,))
-        out = direction in ("out", "both") and (
-            touches_path(rule, callers, flow.address, flow.protocol, flow.port, "out")
-            and (named or (rule.blocking and not rule.match.unknown))
-        )
-        back = direction in ("in", "both") and (
-            named
-            and not rule.policy
-            and touches_path(rule, callers, flow.address, flow.protocol, flow.port, "in")
-        )
-        if out or back:
+        key = (flow.address, flow.protocol, flow.port)
+        hit = decided.get(key)
+        if hit is None:
+            hit = decided[key] = _touches_flow(rule, direction, paths, *key)
+        if hit:
             found.append(flow.check_id)
     return list(dict.fromkeys(found))
+
+
+def _touches_flow(
+    rule: Rule, direction: str, paths: FlowPaths, address: str, protocol: str, port: int
+) -> bool:
+    named = mentions(rule, address, (port,))
+    if not named and not (rule.blocking and not rule.match.unknown):
+        return False  # neither names the flow nor stops it: whatever it matches, not ours
+    out = direction in ("out", "both") and paths.touches_path(rule, address, protocol, port, "out")
+    back = (
+        direction in ("in", "both")
+        and named
+        and not rule.policy
+        and paths.touches_path(rule, address, protocol, port, "in")
+    )
+    return out or back
 
 
 def _name(rule: Rule) -> str:

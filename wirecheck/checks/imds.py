@@ -19,7 +19,12 @@ from wirecheck.platform.imds import (
     outbound_public_ip,
     parse_network,
 )
-from wirecheck.platform.routes import default_routes, parse_proc_net_route
+from wirecheck.platform.machine import ROUTES
+from wirecheck.platform.routes import default_routes
+
+# IMDS is one link-local hop away and answers in milliseconds: a second is generous, and
+# a dropping IMDS (a context row) must not hold the whole run's verdict for its deadline.
+BUDGET_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,13 @@ class ImdsFacts(ProbeFacts):
 
 def default_route_mac(ctx: CheckContext) -> str | None:
     """The MAC of the interface holding the lowest-metric default route (Linux)."""
+    table = ctx.fact(ROUTES).value
+    defaults = default_routes(table.routes) if table is not None else []
+    if not defaults or not defaults[0].interface:
+        return None
     try:
-        routes = parse_proc_net_route(ctx.system.read_text("/proc/net/route"))
-        defaults = default_routes(routes)
-        if not defaults or not defaults[0].interface:
-            return None
         return ctx.system.read_text(f"/sys/class/net/{defaults[0].interface}/address").strip()
-    except (OSError, ParseError):
+    except OSError:
         return None
 
 
@@ -172,6 +177,7 @@ Fix: let TCP 80 to 169.254.169.254 leave by the primary NIC, directly (no proxy,
     facts=ImdsFacts,
     context=True,
     traffic=(Traffic("imds", "tcp", "imds"),),
+    budget_s=BUDGET_S,
     cause_weight=20,
 )
 
