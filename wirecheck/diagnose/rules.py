@@ -292,7 +292,9 @@ def upstream(run: RunView) -> list[Found]:
 
 
 def dns_transport(run: RunView) -> list[Found]:
-    broken = [p for p in run.probes("dns") if run.failed(p)]
+    # Only a question the network lost: a row in error for its own reason (a name it
+    # could not ask, a crash) is not the resolver's fault.
+    broken = [p for p in run.probes("dns") if run.outcome(p) not in (None, "connected")]
     unexplained = [p for p in broken if run.open(p)]
     if not unexplained:
         return []
