@@ -335,6 +335,18 @@ DROPPED_32526_CAUSE = cause(
 )
 DROP_UDP_53 = _vm_drop("-p", "udp", "--dport", "53")
 REJECT_IMDS = Rule(Where.VM, "filter", "OUTPUT", ("-d", f"{IMDS_ADDRESS}/32", "-j", "REJECT"))
+DROP_IMDS_UPSTREAM = Rule(Where.HOST, "filter", "INPUT", ("-d", f"{IMDS_ADDRESS}/32", "-j", "DROP"))
+# A big node: enough generated state to show the cost is linear (the bench goes to 100k),
+# small enough for the matrix (loading it takes a few seconds).
+BIG_NODE = Bulk(rules=20_000, routes=20_000, lease_blocks=2_000)
+# A foreign DROP of TCP 32526 deep in a big ruleset: a chain of its own, entered for the
+# platform address only, after the generated rules.
+GUARD_CHAIN = "WIRECHECK-LAB-GUARD"
+GUARD_SPEC = ("-p", "tcp", "-m", "tcp", "--dport", "32526", "-j", "DROP")
+GUARD_RULES = (
+    f"-A OUTPUT -d {PLATFORM_ADDRESS}/32 -j {GUARD_CHAIN}",
+    f"-A {GUARD_CHAIN} {' '.join(GUARD_SPEC)}",
+)
 
 SCENARIOS: tuple[Scenario, ...] = (
     _scenario("healthy", "Everything answers, as on a healthy Azure VM.", diagnosis=NO_PROBLEM),
@@ -554,6 +566,44 @@ SCENARIOS: tuple[Scenario, ...] = (
         # setpriv changes ids, not the environment: $USER and $LOGNAME still name root, as
         # after `setpriv`/`su` from a root shell, and privileges must name nobody anyway.
         env={"USER": "root", "LOGNAME": "root", "HOME": "/nonexistent"},
+    ),
+)
+
+# Scenarios of scale (issue 12), after the others: each loads a big node's generated state.
+SCENARIOS += (
+    _scenario(
+        "imds-dropped-upstream",
+        f"The host drops all traffic to IMDS ({IMDS_ADDRESS}); everything else is healthy: "
+        "the verdict must not wait for the whole deadline on one context row.",
+        {"imds": warn("not reachable", "timed out")},
+        diagnosis=cause("IMDS is not reachable", "timed out", checks=("imds",)),
+        rules=(DROP_IMDS_UPSTREAM,),
+    ),
+    _scenario(
+        "big-node",
+        f"A big node, healthy: {BIG_NODE.describe()} (kube-proxy's shape); every row as in "
+        "healthy, within the deadline.",
+        diagnosis=NO_PROBLEM,
+        bulk=BIG_NODE,
+    ),
+    _scenario(
+        "big-node-drop-32526",
+        f"A big node ({BIG_NODE.describe()}) whose firewall drops TCP 32526 to the platform "
+        f"address in a chain of its own ({GUARD_CHAIN}), entered from OUTPUT after the "
+        "generated rules: the counter still names the rule.",
+        {
+            "tcp-32526": fail(TIMED_OUT),
+            "trace-32526": fail(),
+            "firewall": fail("counted", "32526", GUARD_CHAIN),
+        },
+        diagnosis=cause(
+            "TCP 32526 times out",
+            "counted",
+            f"iptables -t filter -D {GUARD_CHAIN} {' '.join(GUARD_SPEC)}",
+            checks=("tcp-32526", "trace-32526", "firewall"),
+        ),
+        bulk=BIG_NODE,
+        bulk_filter_rules=GUARD_RULES,
     ),
 )
 
