@@ -199,8 +199,7 @@ def with_deferred(after: Snapshot, deferred: Got[Snapshot]) -> Snapshot:
     """`after` with the tables it left out, read once (or, when they could not be, noted)."""
     found = deferred.value
     if found is None:
-        missing = f"iptables {', '.join(after.deferred)} table: {deferred.why}"
-        return dataclasses.replace(after, incomplete=(*after.incomplete, missing))
+        return dataclasses.replace(after, incomplete=(*after.incomplete, deferred.why))
     return dataclasses.replace(
         after,
         rules=after.rules + found.rules,

@@ -102,7 +102,7 @@ def read_iptables_tables(
             walk_nat(system, until, read, interest)
         _per_table(system, until, read, [t for t in tables if t != "nat" or interest is None])
     except OutOfTime:
-        read.incomplete.append(f"iptables {', '.join(tables)} (its time ran out)")
+        read.incomplete.append(f"iptables {', '.join(tables)} table: its time ran out")
     return Snapshot(
         tuple(read.rules),
         tuple(read.sources),

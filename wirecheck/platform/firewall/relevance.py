@@ -75,22 +75,27 @@ def _judge(plain: str, target: str | None, interest: Interest) -> tuple[bool, bo
     enters = True  # no destination condition excludes every address and port
     excluded = False  # a destination condition excludes every address
     if " -" in plain or plain.startswith(("-", "!")):
+        # As the parser reads a rule, a condition given twice counts once: the last.
+        last: dict[str, tuple[bool, str]] = {}
         for negated, option, negated_after, value in _ADDRESS.findall(plain):
-            values = [v for v in value.split(",") if v]
-            holding = [v for v in values if _holds_any(v, wanted)]
-            if negated or negated_after:
-                continue  # `! -d X` lets the addresses outside X through; names none
-            if any(not v.endswith("/0") for v in holding):
-                named = True
-            if option in _DESTINATION and not holding:
-                enters, excluded = False, True
+            kind = "daddr" if option in _DESTINATION else "saddr"
+            last[kind] = (bool(negated or negated_after), value)
         for negated, option, negated_after, value in _PORT.findall(plain):
-            if negated or negated_after:
-                continue
-            hit = _names_port(value, interest.ports)
-            named = named or hit
-            if option in _DESTINATION_PORTS and not hit:
-                enters = False
+            kind = "dport" if option in _DESTINATION_PORTS else "sport"
+            last[kind] = (bool(negated or negated_after), value)
+        for kind, (negated, value) in last.items():
+            if negated:
+                continue  # `! -d X` lets what is outside X through; it names nothing
+            if kind in ("daddr", "saddr"):
+                holding = [v for v in value.split(",") if v and _holds_any(v, wanted)]
+                named = named or any(not v.endswith("/0") for v in holding)
+                if kind == "daddr" and not holding:
+                    enters, excluded = False, True
+            else:
+                hit = _names_port(value, interest.ports)
+                named = named or hit
+                if kind == "dport" and not hit:
+                    enters = False
     # A blocking rule may stop our packets unless its destination excludes them all (its
     # ports aside: a rule is judged for the probes' replies too).
     stops = target is not None and target.upper() in BLOCKING
