@@ -236,7 +236,11 @@ Asks the target's resolver over UDP 53 for the VM's own FQDN (when a DNS suffix 
 - ok: a well-formed answer to our question (NOERROR or NXDOMAIN); for the VM's own name,
   the answer is one of the VM's addresses.
 - warn: the resolver answers but with SERVFAIL/REFUSED, or the VM's name maps elsewhere.
-- fail: no answer (dropped), refused, blocked locally, or malformed DNS came back.""",
+- fail: no answer (dropped), refused, blocked locally, or malformed DNS came back.
+- error: the VM's own name cannot be asked (a host name or search domain with a label
+  over 63 characters, over 253 in all, or a character no host name holds): the row names
+  it and its source, and DNS is asked with a valid name instead (--dns-name, else
+  www.microsoft.com).""",
     facts=DnsFacts,
     probe="dns",
     traffic=(Traffic("target", "udp", "dns"),),

@@ -440,10 +440,14 @@ FIREWALL = CheckSpec(
     explain="""\
 Reads every local rule that can touch the target or its ports: iptables in all tables
 (including `security`, where the guest agent puts its rules) with packet counters
-(`iptables-save -c`, or `iptables -L -nxv`), nftables (`nft -j list ruleset`), firewalld
+(`iptables-save -c`, or `iptables -L -nxv`; on iptables-nft one `iptables -S -v` per
+table, and the nat table, which cannot drop, once, chain by chain along the probes'
+path), nftables' own tables (`nft -j list table`, or `nft -j list ruleset`), firewalld
 direct rules; on Windows, Windows Firewall rules. The counters are read before the first
 probe and again after the probes, so a blocking rule that counted packets while a probe
-failed is named, with the command that removes it.
+failed is named, with the command that removes it. On a node with tens of thousands of
+rules, only the rules that can touch the probes' traffic are analysed (the rest are left
+out from their text, before parsing).
 The guest agent's own rules (security/OUTPUT: accept TCP 53, accept uid 0, drop NEW and
 INVALID; or the nftables table `walinuxagent`) are recognised and expected.
 - ok: no rule touches the target, only the agent's rules do, or none blocked a probe.
@@ -452,6 +456,8 @@ INVALID; or the nftables table `walinuxagent`) are recognised and expected.
 - fail: a blocking rule counted packets during the probes while the probe it matches
   failed (Windows: an enabled block rule matches a failed probe).
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
+- error: not every rule could be read in time: what was read is in the evidence, and no
+  rule's absence is claimed.
 Fix: remove the rule (the command is in the fix line) and from where it is restored at boot.""",
     facts=FirewallFacts,
     context=True,

@@ -164,7 +164,8 @@ IMDS = CheckSpec(
     run_imds,
     explain="""\
 GET http://169.254.169.254/metadata/instance/network?api-version=2021-02-01 with the
-header `Metadata: true`, never through a proxy, within the run's deadline. Lists the NICs
+header `Metadata: true`, never through a proxy, within 1 s of its own (IMDS is one
+link-local hop away; a dropping IMDS must not hold the verdict). Lists the NICs
 Azure knows (MAC, private and public IPs; IMDS gives them in no particular order) for the
 primary-NIC choice of egress-nic, and the instance-level public IP of the NIC that holds
 the default route: the address outbound traffic leaves with (when there is none, outbound
