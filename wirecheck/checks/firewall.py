@@ -30,7 +30,8 @@ from wirecheck.platform.firewall.reader import DEFERRED_TABLES, interest_of, rea
 from wirecheck.platform.sources import Got
 from wirecheck.platform.windows import parse_firewall_rules
 
-# Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
+# Reading the rules again takes tens of milliseconds; keep this much of the deadline for it,
+# or, where the first reading took longer (a big node), that long again and a half.
 AFTER_RESERVE_S = 0.25
 # A probe that times out reports at the deadline, after the second reading: its result is
 # awaited this much past the deadline (well within the runner's grace).
@@ -177,7 +178,8 @@ def prepare_firewall(ctx: CheckContext) -> Snapshot | None:
 
 def run_firewall(ctx: CheckContext) -> Outcome:
     before = ctx.prepared.get("firewall")
-    _wait_for_probes(ctx, AFTER_RESERVE_S)
+    took = before.read_s if isinstance(before, Snapshot) else 0.0
+    _wait_for_probes(ctx, max(AFTER_RESERVE_S, 1.5 * took + 0.1))
     if ctx.system.windows:
         return _windows(ctx)
     after = read_snapshot(

@@ -78,6 +78,7 @@ class Snapshot:
     # What was not read in full (its time ran out), in words: no rule's absence may be
     # stated for it.
     incomplete: tuple[str, ...] = ()
+    read_s: float = 0.0  # how long reading it took (the next reading takes about as long)
 
     @property
     def readable(self) -> bool:

@@ -13,6 +13,7 @@ packet, so its counters never name a culprit.
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ def read_snapshot(
     it). `defer_nat`: leave iptables-nft's nat table out, as `Snapshot.deferred` says.
     `interest`: keep only the iptables rules that can matter to that traffic (`relevance`).
     """
+    started = time.monotonic()
     budget = Deadline(timeout_s)
     limit = _sooner(budget, until)
     read = _Read(interest=interest)
@@ -88,6 +90,7 @@ def read_snapshot(
         read.hooks,
         deferred=read.deferred,
         incomplete=tuple(read.incomplete),
+        read_s=time.monotonic() - started,
     )
 
 

@@ -68,6 +68,14 @@ def may_enter(spec: str, interest: Interest) -> bool:
     return _judge(*conditions(spec), interest)[1]
 
 
+# The "before" and "after" snapshots hold the same rules: each is judged once per run.
+@lru_cache(maxsize=1 << 16)
+def _judged(spec: str, interest: Interest) -> tuple[str | None, bool, bool]:
+    """(target, may matter, may match a packet sent to `interest`) of a rule's spec."""
+    plain, target = conditions(spec)
+    return (target, *_judge(plain, target, interest))
+
+
 def _judge(plain: str, target: str | None, interest: Interest) -> tuple[bool, bool]:
     """(may matter, may match a packet sent to `interest`), in one pass over the text."""
     wanted = _wanted(interest.addresses)
@@ -112,9 +120,8 @@ def keep_relevant(
     keep: list[bool] = []
     wanted: set[str] = set()
     for chain, spec in rules:
-        plain, target = conditions(spec)
+        target, matters, enters = _judged(spec, interest)
         targets.append(target)
-        matters, enters = _judge(plain, target, interest)
         matters = matters or (entering and target is not None and enters)
         keep.append(matters)
         if matters:
