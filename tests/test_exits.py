@@ -51,10 +51,6 @@ def _verdict(output_dir: Path) -> int:
     return int(json.loads((output_dir / f"{STEM}.json").read_text("utf-8"))["exit_code"])
 
 
-def _run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(argv, env=_env(), timeout=60, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]
-
-
 def test_a_closed_stdout_still_writes_the_reports_and_exits_with_the_verdict(
     tmp_path: Path,
 ) -> None:
