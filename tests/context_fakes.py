@@ -37,19 +37,19 @@ class FakeMachine:
     environ: dict[str, str] = field(default_factory=dict)
     ran: list[tuple[str, ...]] = field(default_factory=list)
     socket_factory: Callable[[int, int], Any] = socket.socket
-    # The kernel's nftables tables (family, name); None: it cannot be asked (as without
-    # root), so the firewall reader lists the ruleset with nft.
-    nft_tables: list[tuple[str, str]] | None = None
+    # The kernel's nftables tables (family, name[, chains]); None: it cannot be asked (as
+    # without root), so the firewall reader lists the ruleset with nft.
+    nft_tables: list[tuple[str, ...]] | None = None
 
     def read_text(self, path: str) -> str:
         if path in self.files:
             return self.files[path]
         raise FileNotFoundError(2, "No such file or directory", path)
 
-    def list_nft_tables(self) -> list[tuple[str, str]]:
+    def list_nft_tables(self) -> list[tuple[str, str, int]]:
         if self.nft_tables is None:
             raise PermissionError(1, "Operation not permitted (fake)")
-        return list(self.nft_tables)
+        return [(t[0], t[1], int(t[2]) if len(t) > 2 else 0) for t in self.nft_tables]
 
     def read_lines(self, path: str) -> Iterator[str]:
         return iter(self.read_text(path).splitlines(keepends=True))

@@ -20,6 +20,7 @@ from wirecheck.platform.firewall import nft_tables
 from wirecheck.platform.firewall.reader import read_iptables_tables, read_snapshot
 from wirecheck.platform.firewall.relevance import Interest
 from wirecheck.platform.sources import MachineFacts
+from wirecheck.system import CommandResult
 
 INTEREST = Interest(("168.63.129.16", "169.254.169.254"), (80, 32526, 53))
 NFT_BACKEND = ok("iptables v1.8.9 (nf_tables)\n")
@@ -78,7 +79,8 @@ def _machine(**overrides: object) -> FakeMachine:
     }
     return FakeMachine(
         commands=commands,
-        nft_tables=[("ip", "filter"), ("ip", "nat"), ("inet", "walinuxagent")],
+        # Chains enough (a big node's) that the tables are read one by one.
+        nft_tables=[("ip", "filter", 60), ("ip", "nat", 80), ("inet", "walinuxagent", 1)],
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -144,17 +146,25 @@ def test_rules_not_read_in_time_make_an_error_that_says_so() -> None:
     assert "no local rule touches" not in (outcome.finding.split("among those read")[0])
 
 
-def test_without_the_kernels_table_list_nft_lists_the_ruleset_as_before() -> None:
+def test_without_the_kernels_table_list_it_is_read_as_before() -> None:
     machine = _machine()
     machine.nft_tables = None  # not root: the kernel does not answer
+    machine.commands[("iptables-save", "-c")] = ok("*filter\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
     machine.commands[("nft", "-j", "list", "ruleset")] = ok('{"nftables": []}')
-    for table in ("raw", "mangle", "nat", "security"):
-        machine.commands[("iptables", "-w", "-t", table, "-S", "-v")] = ok("")
-    snapshot = read_snapshot(machine.system(), 5.0, interest=INTEREST)
-    assert "nft -j list ruleset" in snapshot.sources
-    # Every iptables table is read (the kernel could not say which exist).
-    listed = [argv[3] for argv in machine.ran if argv[-2:] == ("-S", "-v")]
-    assert listed == ["raw", "mangle", "nat", "filter", "security"]
+    snapshot = read_snapshot(machine.system(), 5.0, defer_nat=True, interest=INTEREST)
+    assert snapshot.sources == ("iptables-save -c", "nft -j list ruleset")
+    assert snapshot.deferred == ()
+
+
+def test_a_small_iptables_nft_ruleset_is_one_iptables_save() -> None:
+    """A VM's few chains: one command for every table beats one per table."""
+    machine = _machine()
+    machine.nft_tables = [("ip", "filter", 3), ("ip", "security", 3)]
+    machine.commands[("iptables-save", "-c")] = ok("*filter\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+    snapshot = read_snapshot(machine.system(), 5.0, defer_nat=True, interest=INTEREST)
+    assert snapshot.sources[0] == "iptables-save -c" and snapshot.deferred == ()
+    assert ("iptables", "-V") not in machine.ran
+    assert not any(argv[-2:] == ("-S", "-v") for argv in machine.ran)
 
 
 # --- netlink ----------------------------------------------------------------------------------
@@ -165,23 +175,22 @@ def _message(kind: int, payload: bytes) -> bytes:
     return (header + payload).ljust((16 + len(payload) + 3) & ~3, b"\0")
 
 
-def _table(family: int, name: str) -> bytes:
+def _table(family: int, name: str, chains: int) -> bytes:
     raw = name.encode() + b"\0"
     attribute = struct.pack("=HH", 4 + len(raw), 1) + raw
     attribute = attribute.ljust((len(attribute) + 3) & ~3, b"\0")
-    return _message(0x0A00, struct.pack("=BBH", family, 0, 0) + attribute)
+    use = struct.pack("=HH", 8, 3) + struct.pack("!I", chains)  # NFTA_TABLE_USE, big-endian
+    return _message(0x0A00, struct.pack("=BBH", family, 0, 0) + attribute + use)
 
 
 def test_netlink_replies_are_read_as_tables() -> None:
-    data = _table(2, "filter") + _table(1, "walinuxagent") + _message(3, b"\0\0\0\0")
-    assert nft_tables.parse_messages(data) == (
-        [("ip", "filter"), ("inet", "walinuxagent")],
-        True,
-    )
-    assert nft_tables.parse_messages(data[:-4]) == (
-        [("ip", "filter"), ("inet", "walinuxagent")],
-        False,
-    )
+    data = _table(2, "filter", 7) + _table(1, "walinuxagent", 1) + _message(3, b"\0\0\0\0")
+    tables = [
+        nft_tables.NftTable("ip", "filter", 7),
+        nft_tables.NftTable("inet", "walinuxagent", 1),
+    ]
+    assert nft_tables.parse_messages(data) == (tables, True)
+    assert nft_tables.parse_messages(data[:-4]) == (tables, False)
 
 
 def test_a_netlink_error_is_an_oserror() -> None:
@@ -194,3 +203,26 @@ def test_the_request_asks_for_a_dump_of_every_family() -> None:
     length, kind, flags, _, _ = struct.unpack_from("=IHHII", nft_tables.request())
     assert (length, kind, flags) == (20, 0x0A01, 0x301)
     assert nft_tables.request()[16] == socket.AF_UNSPEC
+
+
+def test_iptables_tables_that_cannot_be_read_leave_the_snapshot_unreadable() -> None:
+    """Not root: the kernel may still name the tables, but reading them is refused; no
+    native nft table must not pass for "nothing in force"."""
+    denied = FakeMachine(
+        commands={
+            ("iptables-save", "-c"): CommandResult(
+                ("iptables-save", "-c"),
+                4,
+                "",
+                "iptables-save: Permission denied (you must be root)",
+            )
+        },
+        nft_tables=[("ip", "filter", 3), ("ip", "security", 3)],
+    )
+    snapshot = read_snapshot(denied.system(), 5.0, interest=INTEREST)
+    assert not snapshot.readable
+    assert snapshot.notes[0] == (
+        "iptables-save -c: permission denied (reading firewall rules needs root)"
+    )
+    empty = FakeMachine(nft_tables=[])  # no table at all: nothing is in force, and we know it
+    assert read_snapshot(empty.system(), 5.0, interest=INTEREST).readable

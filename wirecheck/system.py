@@ -153,12 +153,12 @@ def interface_addresses() -> dict[str, tuple[str, ...]]:
     }
 
 
-def nft_tables() -> list[tuple[str, str]]:
-    """The nftables tables here, (family, name), from the kernel; OSError when it cannot
-    be asked (see platform/firewall/nft_tables.py)."""
+def nft_tables() -> list[tuple[str, str, int]]:
+    """The nftables tables here, (family, name, chains), from the kernel; OSError when it
+    cannot be asked (see platform/firewall/nft_tables.py)."""
     from wirecheck.platform.firewall.nft_tables import nft_tables as ask_kernel
 
-    return ask_kernel()
+    return [(table.family, table.name, table.chains) for table in ask_kernel()]
 
 
 # glibc's h_errno values that mean "asked, and there is no such record".
@@ -192,7 +192,7 @@ class System:
     platform: str = sys.platform  # the operating system, as sys.platform names it
     read_lines: Callable[[str], Iterator[str]] = read_lines
     read_tail: Callable[[str, int], str] = read_tail
-    nft_tables: Callable[[], list[tuple[str, str]]] = nft_tables
+    nft_tables: Callable[[], list[tuple[str, str, int]]] = nft_tables
 
     @property
     def windows(self) -> bool:

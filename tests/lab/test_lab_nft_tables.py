@@ -68,5 +68,7 @@ def test_netlink_lists_the_tables_nft_lists(namespace: str) -> None:
         for item in json.loads(_in(namespace, "nft", "-j", "list", "tables"))["nftables"]
         if "table" in item
     ]
-    assert sorted(map(tuple, asked)) == sorted(listed)
+    assert sorted((family, name) for family, name, _chains in asked) == sorted(listed)
+    chains = {(family, name): count for family, name, count in asked}
+    assert chains[("ip", "filter")] >= 1  # the OUTPUT chain iptables created
     assert ("inet", "wirecheck_test") in listed and ("ip", "filter") in listed

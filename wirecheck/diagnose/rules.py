@@ -19,6 +19,7 @@ from wirecheck.checks.trace import TraceFacts
 from wirecheck.checks.wire import WireFacts
 from wirecheck.diagnose.view import OUTCOME_WORDS, Found, RunView, sentence, verb
 from wirecheck.model import Status
+from wirecheck.net.errors import NetOutcome
 
 Rule = Callable[[RunView], "list[Found]"]
 
@@ -292,9 +293,14 @@ def upstream(run: RunView) -> list[Found]:
 
 
 def dns_transport(run: RunView) -> list[Found]:
-    # Only a question the network lost: a row in error for its own reason (a name it
-    # could not ask, a crash) is not the resolver's fault.
-    broken = [p for p in run.probes("dns") if run.outcome(p) not in (None, "connected")]
+    # A question the network lost: a row in error for its own reason (a name it could not
+    # ask, a crash) is not the resolver's fault.
+    broken = [
+        p
+        for p in run.probes("dns")
+        if run.failed(p)
+        and not (_in_error(run, p) and run.outcome(p) in (None, NetOutcome.CONNECTED.value))
+    ]
     unexplained = [p for p in broken if run.open(p)]
     if not unexplained:
         return []
@@ -325,6 +331,11 @@ def dns_transport(run: RunView) -> list[Found]:
             "name the rule; then an NSG or appliance."
         )
     return [Found(run.cause(summary, fix, [*unexplained, *reverse]), 65)]
+
+
+def _in_error(run: RunView, check_id: str) -> bool:
+    result = run.get(check_id)
+    return result is not None and result.status is Status.ERROR
 
 
 def endpoint(run: RunView) -> list[Found]:

@@ -16,13 +16,14 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
+from typing import NamedTuple
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWTABLE, NFT_MSG_GETTABLE = 0, 1
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NFTA_TABLE_NAME = 1
+NFTA_TABLE_NAME, NFTA_TABLE_USE = 1, 3  # its name; how many chains it holds
 # NFPROTO_* as nft names the families.
 FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
 _HEADER = struct.Struct("=IHHII")  # struct nlmsghdr: len, type, flags, seq, pid
@@ -32,6 +33,12 @@ MAX_REPLY = 1 << 20
 TIMEOUT_S = 1.0
 
 
+class NftTable(NamedTuple):
+    family: str  # ip, ip6, inet, arp, bridge, netdev
+    name: str
+    chains: int = 0  # how many chains it holds (iptables-nft: one per iptables chain)
+
+
 def request(seq: int = 1) -> bytes:
     """A dump request for every table of every family."""
     kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE
@@ -39,10 +46,10 @@ def request(seq: int = 1) -> bytes:
     return _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
-def parse_messages(data: bytes) -> tuple[list[tuple[str, str]], bool]:
-    """The (family, name) of each table in a chunk of the dump's replies, and whether the
-    chunk ended the dump. Raises OSError for a netlink error reply (EPERM: not root)."""
-    tables: list[tuple[str, str]] = []
+def parse_messages(data: bytes) -> tuple[list[NftTable], bool]:
+    """Each table in a chunk of the dump's replies, and whether the chunk ended the dump.
+    Raises OSError for a netlink error reply (EPERM: not root)."""
+    tables: list[NftTable] = []
     done = False
     for kind, payload in _messages(data):
         if kind == NLMSG_DONE:
@@ -54,9 +61,13 @@ def parse_messages(data: bytes) -> tuple[list[tuple[str, str]], bool]:
             done = True
         elif kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE and len(payload) >= 4:
             family = FAMILIES.get(payload[0], str(payload[0]))
-            name = _attribute(payload[_NFGEN.size :], NFTA_TABLE_NAME)
+            attributes = payload[_NFGEN.size :]
+            name = _attribute(attributes, NFTA_TABLE_NAME)
+            use = _attribute(attributes, NFTA_TABLE_USE)
+            chains = struct.unpack("!I", use[:4])[0] if use is not None and len(use) >= 4 else 0
             if name is not None:
-                tables.append((family, name.split(b"\0", 1)[0].decode("utf-8", "replace")))
+                text = name.split(b"\0", 1)[0].decode("utf-8", "replace")
+                tables.append(NftTable(family, text, chains))
     return tables, done
 
 
@@ -82,9 +93,9 @@ def _attribute(data: bytes, wanted: int) -> bytes | None:
     return None
 
 
-def nft_tables(timeout_s: float = TIMEOUT_S) -> list[tuple[str, str]]:
-    """Every nftables table here as (family, name); OSError when the kernel cannot be
-    asked (not Linux, no nf_tables, no CAP_NET_ADMIN)."""
+def nft_tables(timeout_s: float = TIMEOUT_S) -> list[NftTable]:
+    """Every nftables table here; OSError when the kernel cannot be asked (not Linux, no
+    nf_tables, no CAP_NET_ADMIN)."""
     family = getattr(socket, "AF_NETLINK", None)
     if family is None:
         raise OSError("no netlink on this platform")
@@ -92,7 +103,7 @@ def nft_tables(timeout_s: float = TIMEOUT_S) -> list[tuple[str, str]]:
         sock.settimeout(timeout_s)
         sock.bind((0, 0))
         sock.send(request())
-        tables: list[tuple[str, str]] = []
+        tables: list[NftTable] = []
         done = False
         while not done:
             found, done = parse_messages(sock.recv(MAX_REPLY))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from wirecheck.model import Deadline
 from wirecheck.platform.budget import Cutoff, OutOfTime
 from wirecheck.platform.firewall.model import FIREWALLD_DIRECT_XML, IPTABLES_TABLES, Rule, Snapshot
+from wirecheck.platform.firewall.nft_tables import NftTable
 from wirecheck.platform.firewall.parsers import (
     parse_firewalld_direct,
     parse_iptables_list,
@@ -34,6 +35,10 @@ from wirecheck.platform.sources import Source, Subject
 from wirecheck.system import System
 
 IPTABLES_PER_TABLE = "iptables -S -v"
+# More chains than this in iptables-nft's tables (a Kubernetes node has one per service and
+# endpoint): reading them one table at a time beats one iptables-save, which fetches and
+# translates every table whatever it is asked; below it, one command beats five.
+MANY_CHAINS = 100
 NFT_PER_TABLE = "nft -j list table"
 
 
@@ -75,7 +80,7 @@ def read_snapshot(
         _read_iptables(system, limit, read, tables, defer_nat)
         _read_nft(system, limit, read, tables)
     except OutOfTime:
-        read.incomplete.append("the rules (the time left ran out while they were read)")
+        read.incomplete.append("the rules: the time left ran out while they were read")
     try:
         direct = parse_firewalld_direct(system.read_text(FIREWALLD_DIRECT_XML))
     except OSError:
@@ -216,10 +221,10 @@ def _sooner(budget: Deadline, until: Deadline | None) -> Deadline:
     return until
 
 
-def _nft_table_list(system: System) -> list[tuple[str, str]] | None:
+def _nft_table_list(system: System) -> list[NftTable] | None:
     """The kernel's nftables tables; None when it cannot be asked (then nft is asked)."""
     try:
-        return system.nft_tables()
+        return [NftTable(*table) for table in system.nft_tables()]
     except OSError:
         return None
 
@@ -228,12 +233,16 @@ def _read_iptables(
     system: System,
     until: Deadline,
     read: _Read,
-    nft_tables: list[tuple[str, str]] | None,
+    nft_tables: list[NftTable] | None,
     defer_nat: bool,
 ) -> None:
-    version = system.run_command(["iptables", "-V"], until.remaining())
-    if version.ok and "nf_tables" in version.stdout:
-        present = [t for t in IPTABLES_TABLES if nft_tables is None or ("ip", t) in set(nft_tables)]
+    """One `iptables-save -c` (one command, every table), unless the kernel says the
+    iptables-nft tables are big: then table by table, and nat left out when asked."""
+    chains = {t.name: t.chains for t in nft_tables or () if t.family == "ip"}
+    big = sum(chains.get(t, 0) for t in IPTABLES_TABLES) > MANY_CHAINS
+    version = system.run_command(["iptables", "-V"], until.remaining()) if big else None
+    if version is not None and version.ok and "nf_tables" in version.stdout:
+        present = [t for t in IPTABLES_TABLES if t in chains]
         read.iptables_tables.update(present)
         wanted = [t for t in present if not (defer_nat and t == "nat")]
         read.deferred = tuple(t for t in present if t not in wanted)
@@ -290,18 +299,14 @@ def _read_iptables_save(system: System, until: Deadline, read: _Read) -> None:
     read.notes.append(f"iptables-save -c: {_why(done.error, done.stderr)}")
 
 
-def _read_nft(
-    system: System, until: Deadline, read: _Read, tables: list[tuple[str, str]] | None
-) -> None:
+def _read_nft(system: System, until: Deadline, read: _Read, tables: list[NftTable] | None) -> None:
     # iptables-nft keeps its rules in nft tables named like the iptables tables: list them
     # once, from iptables, where they read as people wrote them.
     shown = {r.table for r in read.rules if r.source == "iptables"} | read.iptables_tables
     if tables is None:
         _read_nft_ruleset(system, until, read, shown)
         return
-    native = [
-        (family, name) for family, name in tables if not _is_iptables_nft(family, name, shown)
-    ]
+    native = [(t.family, t.name) for t in tables if not _is_iptables_nft(t.family, t.name, shown)]
     listed = []
     for family, name in native:
         done = system.run_command(["nft", "-j", "list", "table", family, name], until.remaining())
@@ -316,9 +321,14 @@ def _read_nft(
         listed.append(f"{family} {name}")
         read.rules += rules
         read.hooks.update(hooks)
+    iptables_unread = not read.sources and any(
+        t.family == "ip" and t.name in IPTABLES_TABLES for t in tables
+    )
     if listed:
         read.sources.append(f"{NFT_PER_TABLE} ({', '.join(listed)})")
-    elif not native:
+    elif not native and not iptables_unread:
+        # Nothing else in force: knowing that is a reading (not so when iptables' own
+        # tables are there and could not be read: not root).
         read.sources.append("nftables: no native tables (asked the kernel)")
 
 
