@@ -31,12 +31,10 @@ class Interest:
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'[^']*'")
-_COMMENT = re.compile(r"(?:^|\s)--comment\s+\S+")
+# A comment, quoted (`--comment "ns/svc:http"`, as kube-proxy writes them) or not.
+_COMMENT = re.compile(r'(?:^|\s)--comment\s+(?:"(?:[^"\\]|\\.)*"|\S+)')
 _TARGET = re.compile(r"(?:^|\s)(?:-j|--jump|-g|--goto)\s+(\S+)")
 _ADDRESS = re.compile(r"(?:^|\s)(!\s+)?(-d|--destination|--dst|-s|--source|--src)\s+(!\s+)?(\S+)")
-_PORT = re.compile(
-    r"(?:^|\s)(!\s+)?(?:--dports?|--destination-ports?|--sports?|--source-ports?)\s+(!\s+)?(\S+)"
-)
 _DESTINATION = ("-d", "--destination", "--dst")
 _DESTINATION_PORTS = ("--dport", "--dports", "--destination-port", "--destination-ports")
 _PORT = re.compile(
@@ -47,9 +45,9 @@ _PORT = re.compile(
 def conditions(spec: str) -> tuple[str, str | None]:
     """The part of an iptables-save rule spec that holds its conditions (quoted words and
     comments blanked, the target and its own options cut off), and its target."""
-    plain = _QUOTED.sub('""', spec) if '"' in spec or "'" in spec else spec
-    if "--comment" in plain:
-        plain = _COMMENT.sub(" ", plain)
+    plain = _COMMENT.sub(" ", spec) if "--comment" in spec else spec
+    if '"' in plain or "'" in plain:
+        plain = _QUOTED.sub('""', plain)
     target = _TARGET.search(plain)
     if target is None:
         return plain, None
