@@ -17,6 +17,7 @@ from wirecheck.checks.firewall import prepare_firewall, run_firewall
 from wirecheck.model import Deadline, RunConfig, Status
 from wirecheck.platform.budget import Cutoff
 from wirecheck.platform.firewall import nft_tables
+from wirecheck.platform.firewall.model import Snapshot
 from wirecheck.platform.firewall.reader import read_iptables_tables, read_snapshot
 from wirecheck.platform.firewall.relevance import Interest
 from wirecheck.platform.sources import MachineFacts
@@ -226,3 +227,16 @@ def test_iptables_tables_that_cannot_be_read_leave_the_snapshot_unreadable() -> 
     )
     empty = FakeMachine(nft_tables=[])  # no table at all: nothing is in force, and we know it
     assert read_snapshot(empty.system(), 5.0, interest=INTEREST).readable
+
+
+def test_rules_whose_reading_ran_out_of_time_are_an_error_not_a_missing_tool() -> None:
+    from wirecheck.checks.firewall import assess
+
+    cut = Snapshot(incomplete=("the rules: the time left ran out while they were read",))
+    outcome = assess(None, cut, [], set(), set(), "168.63.129.16")
+    assert outcome.status is Status.ERROR
+    assert outcome.finding == (
+        "the rules could not be read in time (the rules: the time left ran out while they "
+        "were read)"
+    )
+    assert outcome.evidence["not_read_in_full"]

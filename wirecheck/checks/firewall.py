@@ -135,7 +135,10 @@ class FirewallFacts(Facts):
 
     def evidence(self) -> dict[str, Any]:
         if not self.readable:
-            return {"notes": list(self.notes)}
+            shown: dict[str, Any] = {"notes": list(self.notes)}
+            if self.incomplete:
+                shown["not_read_in_full"] = list(self.incomplete)
+            return shown
         evidence: dict[str, Any] = {
             "read": list(self.sources),
             "counters": "before and after the probes"
@@ -249,6 +252,13 @@ def assess(
     target: str,
 ) -> Outcome:
     """The verdict from two snapshots and the probes' results. Pure."""
+    if not after.readable and after.incomplete:
+        return Outcome(
+            Status.ERROR,
+            f"the rules could not be read in time ({'; '.join(after.incomplete)})",
+            FirewallFacts(after.sources, after.notes, readable=False, incomplete=after.incomplete),
+            fix="Run again with a longer --timeout (reading this machine's rules takes long).",
+        )
     if not after.readable:
         return Outcome(
             Status.SKIP,
