@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +19,15 @@ from wirecheck.report.files import write_atomic
 @pytest.fixture
 def installed() -> Iterator[None]:
     previous = {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS}
+    hook = sys.unraisablehook
     interrupts.install()
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = hook
+        interrupts._State.signalled = interrupts._State.pending = None
 
 
 def test_a_signal_is_an_interrupted_with_its_exit_code(installed: None) -> None:
@@ -60,3 +66,21 @@ def test_without_install_held_holds_nothing_back() -> None:
     with pytest.raises(KeyboardInterrupt), interrupts.held():
         raise KeyboardInterrupt
     assert interrupts._State.depth == 0 and interrupts._State.pending is None
+
+
+def test_a_signal_swallowed_by_a_callback_is_raised_at_the_next_step(installed: None) -> None:
+    """A handler runs between any two bytecodes, a weakref callback's too, where Python
+    "ignores" what it raises: it is not printed, and raise_if_signalled() raises it."""
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda _ref: os.kill(os.getpid(), signal.SIGTERM))
+    assert ref() is thing
+    del thing  # the callback runs, and the Interrupted raised in it is swallowed, silently
+    gc.collect()
+    assert ref() is None
+    with pytest.raises(interrupts.Interrupted) as caught:
+        interrupts.raise_if_signalled()
+    assert caught.value.exit_code == 143

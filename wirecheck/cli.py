@@ -247,6 +247,9 @@ def run(
         report = _execute(config, live=live, system=seams.system)
     except UsageError as exc:
         _die(f"wirecheck: {exc}")
+    from wirecheck.report.interrupts import raise_if_signalled
+
+    raise_if_signalled()  # a Ctrl-C during the run that a callback swallowed: no reports
     written = True
     if not no_report:
         written = _write_reports(report, output_dir, seams.writer)

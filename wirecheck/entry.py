@@ -18,19 +18,22 @@ from wirecheck import __version__
 def main() -> None:
     started = time.monotonic()  # the run's deadline counts from here, start-up included
     try:
-        from wirecheck.report.interrupts import Interrupted, install
+        from wirecheck.report.interrupts import Interrupted, install, raise_if_signalled
 
         install()
     except KeyboardInterrupt:
         _stop(130)
     try:
-        _standard_streams()
-        if sys.argv[1:] == ["--version"]:
-            _write(f"wirecheck {__version__}\n")
-            return
-        from wirecheck.cli import main as cli_main
+        try:
+            _standard_streams()
+            if sys.argv[1:] == ["--version"]:
+                _write(f"wirecheck {__version__}\n")
+                return
+            from wirecheck.cli import main as cli_main
 
-        cli_main(started)
+            cli_main(started)
+        finally:
+            raise_if_signalled()  # one that landed in a callback and was swallowed there
     except Interrupted as interrupt:
         _stop(interrupt.exit_code)
     except KeyboardInterrupt:  # a Ctrl-C that Python raised itself

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -35,20 +37,39 @@ class Interrupted(BaseException):
 class _State:
     depth = 0  # how many held() blocks are open
     pending: int | None = None  # a signal that arrived inside one
+    # The last signal raised. Python runs a handler between any two bytecodes, a garbage
+    # collector's or an import lock's callback included, and an exception raised there is
+    # "ignored": the command checks this at its next step (`raise_if_signalled`).
+    signalled: int | None = None
 
 
 def install() -> None:
     """Route SIGINT, SIGTERM and SIGHUP to `Interrupted` (the main thread only: Python
     runs signal handlers there)."""
+    _State.signalled = _State.pending = None
     for signum in SIGNALS:
         signal.signal(signum, _handle)
+    previous = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, Interrupted):  # ours is noted, not printed
+            previous(info)
+
+    sys.unraisablehook = unraisable
 
 
 def _handle(signum: int, _frame: FrameType | None) -> None:
     if _State.depth:
         _State.pending = _State.pending or signum
         return
+    _State.signalled = signum
     raise Interrupted(signum)
+
+
+def raise_if_signalled() -> None:
+    """Raise the signal that arrived but was swallowed where it landed (a callback)."""
+    if _State.signalled is not None:
+        raise Interrupted(_State.signalled)
 
 
 @contextlib.contextmanager
