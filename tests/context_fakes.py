@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Union
 
@@ -42,6 +42,9 @@ class FakeMachine:
     environ: dict[str, str] = field(default_factory=dict)
     ran: list[tuple[str, ...]] = field(default_factory=list)
     socket_factory: Callable[[int, int], Any] = socket.socket
+    # The kernel's nftables tables (family, name[, chains]); None: it cannot be asked (as
+    # without root), so the firewall reader lists the ruleset with nft.
+    nft_tables: list[tuple[str, ...]] | None = None
 
     def read_text(self, path: str) -> str:
         if path in self.files:
@@ -59,6 +62,17 @@ class FakeMachine:
         if path in self.filesystems:
             return self.filesystems[path]
         raise FileNotFoundError(2, "No such file or directory", path)
+
+    def list_nft_tables(self) -> list[tuple[str, str, int]]:
+        if self.nft_tables is None:
+            raise PermissionError(1, "Operation not permitted (fake)")
+        return [(t[0], t[1], int(t[2]) if len(t) > 2 else 0) for t in self.nft_tables]
+
+    def read_lines(self, path: str) -> Iterator[str]:
+        return iter(self.read_text(path).splitlines(keepends=True))
+
+    def read_tail(self, path: str, limit: int) -> str:
+        return self.read_text(path)[-limit:]
 
     def list_dir(self, path: str) -> list[str]:
         if path in self.dirs:
@@ -90,6 +104,9 @@ class FakeMachine:
             platform=platform,
             open_file=self.open_file,
             fs_usage=self.fs_usage,
+            read_lines=self.read_lines,
+            read_tail=self.read_tail,
+            nft_tables=self.list_nft_tables,
         )
 
 

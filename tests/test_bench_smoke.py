@@ -247,3 +247,128 @@ def test_quick_prints_the_targets(quick_run: tuple[Any, dict[str, Any]]) -> None
     assert "targets (issues 7 and 10)" in proc.stdout
     assert "healthy" in proc.stdout
     assert "written:" in proc.stdout
+
+
+# --- the scale section (--scale) -------------------------------------------------------------
+
+
+def _scale_entry(label: str, wall: float, rss: float, codes: list[int], complete: bool) -> Any:
+    sample = bench.Sample(wall_s=wall, cpu_s=wall / 2, peak_rss_mib=rss, exit_code=codes[0])
+    problems = [] if complete else [["firewall: error: did not finish"]]
+    return bench.scale_entry(bench.ScalePoint(label, bench.Bulk()), [sample], problems or [[]]) | {
+        "exit_codes": codes
+    }
+
+
+def test_scale_goals_judge_the_issues_targets() -> None:
+    plain, mid, big = (p.label for p in bench.SCALE_GOAL_POINTS)
+    entries = [
+        _scale_entry(plain, 0.30, 31, [0], True),
+        _scale_entry(mid, 0.75, 45, [0], True),
+        _scale_entry(big, 3.1, 149.9, [0], True),
+    ]
+    assert [(g["measured"], g["met"]) for g in bench.scale_goals(entries)] == [
+        (0.45, True),
+        (3.1, True),
+        (149.9, True),
+    ]
+    worse = [
+        _scale_entry(plain, 0.30, 31, [0], True),
+        _scale_entry(mid, 0.90, 45, [0], True),  # 0.6 s above plain
+        _scale_entry(big, 3.1, 151, [2], False),
+    ]
+    assert [g["met"] for g in bench.scale_goals(worse)] == [False, False, False]
+
+
+def test_a_verdict_is_complete_only_without_errors_and_as_declared() -> None:
+    from wirecheck.lab.scenarios import scenario
+
+    chosen = bench.scale_scenario(bench.ScalePoint("20k", bench.Bulk(20_000, 20_000, 3_000)))
+    assert chosen.name == "scale-20k" and chosen.bulk.rules == 20_000
+    assert chosen.expect == scenario("healthy").expect
+    assert bench.verdict_problems(chosen, None) == ["no JSON report was written"]
+    checks = [
+        {
+            "id": check_id,
+            "status": sorted(s.value for s in expect.statuses)[0],
+            "finding": " ".join(expect.keywords),
+            "evidence": {},
+        }
+        for check_id, expect in chosen.expect.items()
+    ]
+    report = {"checks": checks, "diagnosis": [{"summary": "No problem found", "checks": []}]}
+    assert bench.verdict_problems(chosen, report) == []  # as declared: complete
+    firewall = next(c for c in checks if c["id"] == "firewall")
+    firewall.update(status="error", finding="not every rule could be read in time")
+    problems = bench.verdict_problems(chosen, report)
+    assert problems[0] == "firewall: error: not every rule could be read in time"
+
+
+def test_the_scale_table_shows_every_size_and_the_goals() -> None:
+    entries = [
+        _scale_entry(p.label, 0.3 + i, 40.0, [0], True)
+        for i, p in enumerate(bench.scale_points(False))
+    ]
+    result = {
+        "options": {"tree": "/x", "iterations": 3},
+        "machine": {"cpus": 2, "load": "0.50 0.40 0.30"},
+        "duration_s": 100.0,
+        "scale": entries,
+        "goals": bench.scale_goals(entries),
+        "problems": [],
+    }
+    text = bench.render_scale(result)
+    assert "size" in text and "verdict complete?" in text
+    assert all(p.label in text for p in bench.scale_points(False))
+    assert "goals (issue 12)" in text and "load 0.50 0.40 0.30" in text
+
+
+@pytest.fixture(scope="module")
+def quick_scale(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    reason = _unavailable()
+    if reason:
+        pytest.skip(reason)
+    names = unique_names("bs")
+    out = tmp_path_factory.mktemp("bench") / "scale.json"
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(BENCH),
+                "--scale",
+                "--quick",
+                "--name",
+                names.lab,
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=BENCH_LIMIT_S,
+            cwd=package_root(),
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        )
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "wirecheck.lab", "down", "--name", names.lab, "--purge"],
+            capture_output=True,
+            timeout=60,
+            cwd=package_root(),
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "verdict complete?" in proc.stdout
+    loaded: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.mark.lab
+def test_scale_quick_measures_plain_and_1k_with_complete_verdicts(
+    quick_scale: dict[str, Any],
+) -> None:
+    assert quick_scale["kind"] == "wirecheck-bench-scale"
+    assert [e["label"] for e in quick_scale["scale"]] == ["plain healthy", "1k"]
+    for entry in quick_scale["scale"]:
+        _summary_ok(entry["median"])
+        assert entry["complete"] is True, entry["runs"]
+        assert entry["exit_codes"] in ([0], [1], [0, 1])
+    assert quick_scale["scale"][1]["bulk"] == {"rules": 1000, "routes": 1000, "lease_blocks": 100}

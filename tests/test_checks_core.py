@@ -480,3 +480,56 @@ def test_every_check_is_bounded_by_an_expired_deadline(release: threading.Event)
                 )
             )
             assert outcome.status is Status.FAIL, (spec.id, outcome.finding)
+
+
+# --- a name DNS cannot ask is wirecheck's error, not the network's ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("hostname", "resolv_conf", "source"),
+    [
+        ("v" * 70, "search abc.internal.cloudapp.net\n", "host name"),
+        ("vm1", "search " + "s" * 64 + ".internal.cloudapp.net\n", "search domain"),
+    ],
+)
+def test_an_over_long_name_is_an_error_naming_it_and_dns_is_still_probed(
+    hostname: str, resolv_conf: str, source: str
+) -> None:
+    from wirecheck.checks.catalogue import load_all
+    from wirecheck.diagnose import diagnose
+    from wirecheck.model import CheckResult
+
+    system = fake_system(hostname=hostname, resolv_conf=resolv_conf)
+    results = []
+    with FakeDnsServer(DnsMode.NXDOMAIN) as server:
+        for check_id in FORWARD:
+            outcome = run(check_id, dns=server.port, system=system, dns_name="probe.example.org")
+            results.append(
+                CheckResult(
+                    check_id, check_id, outcome.status, outcome.finding, facts=outcome.facts
+                )
+            )
+            assert outcome.status is Status.ERROR, outcome.finding
+            assert f"the {source} gives the name" in outcome.finding
+            assert "at most 63" in outcome.finding
+            assert "asked probe.example.org instead" in outcome.finding
+            assert outcome.fix and ("hostnamectl" in outcome.fix or "search domain" in outcome.fix)
+            assert outcome.evidence["question"] == "probe.example.org A"
+        # DNS was asked, with the valid name only.
+        assert {q.name for q in server.questions} == {"probe.example.org."}
+    specs = {spec.id: spec for spec in load_all(FORWARD)}
+    causes = diagnose(results, HOST, specs)
+    text = " ".join(f"{c.summary} {c.fix}" for c in causes)
+    assert "port 53" not in text and "cannot be reached" not in text, text
+    assert causes[0].checks in (("dns-udp",), ("dns-tcp",))
+    assert "which DNS cannot ask" in causes[0].summary
+
+
+def test_the_network_still_fails_a_probe_asked_with_the_valid_name() -> None:
+    """A bad host name and a resolver that does not answer: the network's failure, with
+    the name problem said too."""
+    system = fake_system(hostname="v" * 70)
+    with FakeDnsServer(DnsMode.SILENT) as server:
+        outcome = run("dns-udp", dns=server.port, system=system, timeout_s=0.3)
+    assert outcome.status is Status.FAIL
+    assert "timed out" in outcome.finding and "which DNS cannot ask" in outcome.finding

@@ -65,14 +65,17 @@ def test_a_lease_naming_another_endpoint_warns() -> None:
 
 
 def test_a_bug_in_the_lease_scan_surfaces_as_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Not as "did not finish in time": the runner turns it into an error row that says so."""
+    """Not as "did not finish in time": an error row that names the exception."""
 
     def broken(*_args: object) -> object:
         raise KeyError("lease field")
 
-    monkeypatch.setattr("wirecheck.checks.endpoint.scan_leases", broken)
-    with pytest.raises(KeyError, match="lease field"):
-        run_endpoint(context(_lease_machine("")), lambda: NOW)
+    monkeypatch.setattr("wirecheck.platform.machine.scan_leases", broken)
+    outcome = run_endpoint(context(_lease_machine("")), lambda: NOW)
+    assert outcome.status is Status.ERROR
+    assert outcome.finding == (
+        "could not read the DHCP lease files: the DHCP leases: KeyError: 'lease field'"
+    )
 
 
 def test_a_stale_cached_endpoint_warns() -> None:

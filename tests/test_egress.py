@@ -7,7 +7,7 @@ import dataclasses
 import io
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import BinaryIO
 
@@ -235,7 +235,11 @@ def fake_machine(
     def open_file(path: str) -> BinaryIO:
         return io.BytesIO(read_text(path).encode("utf-8"))
 
+    def read_lines(path: str) -> Iterator[str]:
+        return iter(read_text(path).splitlines(keepends=True))
+
     return System(
+        read_lines=read_lines,
         read_text=read_text,
         run_command=run_command,
         hostname=lambda: "vm1",
@@ -359,11 +363,13 @@ def test_a_failing_fact_reader_is_named_not_taken_for_a_timeout(
     def broken(*_args: object) -> object:
         raise ValueError("unexpected ip output")
 
-    monkeypatch.setattr("wirecheck.checks.egress.collect.kernel_route", broken)
+    monkeypatch.setattr("wirecheck.platform.machine.kernel_route", broken)
     ctx = _context(_linux(wrong_route=False, root=False), "10.1.0.4:50000", frozenset({"tcp-80"}))
     outcome = run_egress(ctx, capture=_capture("eth0"), now=lambda: NOW)
     notes = outcome.evidence["notes"]
-    assert "route failed: ValueError: unexpected ip output" in notes  # type: ignore[operator]
+    assert (
+        "the kernel's route to the target: ValueError: unexpected ip output" in notes  # type: ignore[operator]
+    )
     assert "kernel route lookup did not finish" not in notes  # type: ignore[operator]
 
 

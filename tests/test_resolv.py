@@ -11,6 +11,7 @@ from wirecheck.platform.resolv import (
     DnsQuestion,
     ResolverConf,
     choose_question,
+    name_fault,
     parse_resolv_conf,
 )
 
@@ -109,3 +110,61 @@ def test_choose_question_always_asks_something(
     assert question.name
     if question.own_name:
         assert question.name.startswith(hostname.split(".", 1)[0] + ".")
+
+
+# --- names DNS cannot ask -------------------------------------------------------------------
+
+LONG_LABEL = "h" * 64
+SUFFIX = "abc.internal.cloudapp.net"
+
+
+@pytest.mark.parametrize(
+    ("name", "fault"),
+    [
+        ("vm1.abc.internal.cloudapp.net", None),
+        ("vm1.abc.internal.cloudapp.net.", None),  # absolute
+        ("a" * 63 + ".example", None),  # a label of 63 is the most there may be
+        (LONG_LABEL + ".example", "is 64 characters long (at most 63)"),
+        (".".join(["a" * 49] * 5) + ".x", None),  # 251 characters: fits
+        (".".join(["a" * 50] * 5) + ".xyz", "it is 258 characters long (at most 253)"),
+        ("vm..example", "empty label"),
+        ("", "it is empty"),
+        ("vm\udcff.example", "holds '\\\\xff', which a host name cannot"),
+        ("my vm.example", "holds ' ', which a host name cannot"),
+    ],
+)
+def test_name_fault(name: str, fault: str | None) -> None:
+    found = name_fault(name)
+    if fault is None:
+        assert found is None
+    else:
+        assert found is not None and fault in found
+
+
+@pytest.mark.parametrize(
+    ("hostname", "suffixes", "fallback", "asked", "source"),
+    [
+        (LONG_LABEL, (SUFFIX,), None, DEFAULT_DNS_NAME, "host name"),
+        (LONG_LABEL, (SUFFIX,), "probe.example.org", "probe.example.org", "host name"),
+        ("vm1", ("x" * 70 + ".example",), None, DEFAULT_DNS_NAME, "search domain"),
+        # A bad search domain does not hide a good one after it: that one is asked.
+        ("vm1", ("x" * 70 + ".example", "corp.example"), None, "vm1.corp.example", "search domain"),
+        # 251 characters of suffix fit; with "vm1." the name does not.
+        ("vm1", (".".join(["s" * 62] * 4),), None, DEFAULT_DNS_NAME, "host name and search domain"),
+        ("vm1", (), "bad..name", DEFAULT_DNS_NAME, "--dns-name"),
+    ],
+)
+def test_a_name_dns_cannot_ask_is_replaced_by_a_valid_one_and_said(
+    hostname: str, suffixes: tuple[str, ...], fallback: str | None, asked: str, source: str
+) -> None:
+    question = choose_question(hostname, suffixes, fallback)
+    assert question.name == asked
+    assert name_fault(question.name) is None  # DNS is still probed, with a valid name
+    assert question.problem is not None and question.problem.source == source
+    assert question.problem.reason in question.problem.describe()
+    assert question.problem.fix
+
+
+def test_valid_names_have_no_problem() -> None:
+    question = choose_question("vm1", (SUFFIX,), None)
+    assert question == DnsQuestion(f"vm1.{SUFFIX}", own_name=True)

@@ -53,3 +53,32 @@ def test_read_text_reads_a_file_larger_than_one_piece_up_to_the_limit(tmp_path: 
     path.write_bytes(b"x" * 200_000)
     assert len(read_text(str(path))) == 200_000
     assert len(read_text(str(path), limit=70_000)) == 70_000
+
+
+def test_read_tail_gives_the_end_from_its_first_whole_line(tmp_path: Path) -> None:
+    from wirecheck.system import read_tail as system_read_tail
+
+    path = tmp_path / "waagent.log"
+    path.write_bytes(b"".join(b"line %06d \xff\n" % i for i in range(300_000)))  # 4.5 MB
+    tail = system_read_tail(str(path), 1024)
+    assert tail.endswith("line 299999 \ufffd\n")
+    assert tail.startswith("line ") and len(tail.encode()) <= 1024 + 300  # \ufffd is 3 bytes
+    assert system_read_tail(str(path), 10**9).startswith("line 000000")
+
+
+def test_read_lines_streams_a_file_past_the_read_text_cap(tmp_path: Path) -> None:
+    from wirecheck.system import MAX_FILE_BYTES, read_lines
+
+    path = tmp_path / "route"
+    path.write_bytes(b"".join(b"%099d\n" % i for i in range(60_000)))  # 6 MB
+    assert path.stat().st_size > MAX_FILE_BYTES
+    lines = read_lines(str(path))
+    count = sum(1 for _ in lines)
+    assert count == 60_000
+
+
+def test_read_lines_refuses_a_fifo_without_blocking(fifo: Path) -> None:
+    from wirecheck.system import read_lines
+
+    with pytest.raises(OSError, match="not a regular file"):
+        read_lines(str(fifo))

@@ -21,10 +21,18 @@ import typer
 from typer.core import TyperGroup
 
 from wirecheck import __version__
-from wirecheck.model import EXIT_UNKNOWN, PLATFORM_ADDRESS, Ports, Report, RunConfig
+from wirecheck.model import (
+    EXIT_NOT_WRITTEN,
+    EXIT_UNKNOWN,
+    PLATFORM_ADDRESS,
+    Ports,
+    Report,
+    RunConfig,
+)
 from wirecheck.strenum import StrEnum
 
 if TYPE_CHECKING:
+    from wirecheck.report.formats import Writer
     from wirecheck.system import System
     from wirecheck.watch.loop import Stop, WatchEvent
 
@@ -63,13 +71,15 @@ class _Group(TyperGroup):
 class Seams:
     """What a test may replace: pass one as `obj` to typer's CliRunner.invoke.
 
-    None keeps the real thing (the DMI asset tag, the real machine). `started`: the
-    time.monotonic() the command started (entry.main); the deadline counts from it.
+    None keeps the real thing (the DMI asset tag, the real machine, report/files.py's
+    write_atomic). `started`: the time.monotonic() the command started (entry.main); the
+    deadline counts from it.
     """
 
     read_asset_tag: Optional[Callable[[], Optional[str]]] = None
     system: Optional["System"] = None
     started: Optional[float] = None
+    writer: Optional["Writer"] = None
 
 
 app = typer.Typer(
@@ -205,7 +215,8 @@ def run(
 ) -> None:
     """Run the checks, print the verdict, write the reports.
 
-    Exit 0 all ok, 1 some warn, 2 some fail, 3 could not run.
+    Exit 0 all ok, 1 some warn, 2 some fail, 3 could not run, 4 a report file asked for
+    could not be written (the verdict is printed all the same).
     """
     from wirecheck.errors import UsageError
     from wirecheck.report.formats import parse_formats
@@ -237,12 +248,21 @@ def run(
         report = _execute(config, live=live, system=seams.system)
     except UsageError as exc:
         _die(f"wirecheck: {exc}")
+    from wirecheck.report.interrupts import raise_if_signalled
+
+    raise_if_signalled()  # a Ctrl-C during the run that a callback swallowed: no reports
+    written = True
     if not no_report:
-        _write_reports(report, output_dir)
+        written = _write_reports(report, output_dir, seams.writer)
     if extra_formats:
-        _write_extra_reports(report, extra_formats, output_dir, prometheus_dir)
+        written = (
+            _write_extra_reports(report, extra_formats, output_dir, prometheus_dir, seams.writer)
+            and written
+        )
     _print(report, output, quiet)
-    raise typer.Exit(report.exit_code)
+    # A report that was asked for and is missing must not look like success to a timer
+    # or cloud-init (the Prometheus file would silently go stale): its own exit code.
+    raise typer.Exit(report.exit_code if written else EXIT_NOT_WRITTEN)
 
 
 def _execute(config: RunConfig, live: bool, system: Optional["System"] = None) -> Report:
@@ -269,44 +289,80 @@ def _stdout_is_terminal() -> bool:
     return sys.stdout is not None and sys.stdout.isatty()
 
 
-def _write_reports(report: Report, output_dir: Path) -> None:
-    from wirecheck.report.files import report_stem, write_atomic
+def _write_reports(report: Report, output_dir: Path, writer: Optional["Writer"]) -> bool:
+    """The text and JSON reports; False (and one line on stderr) when they could not be."""
+    from wirecheck.report.files import REPORT_MODE, report_stem, write_atomic
     from wirecheck.report.json_report import render_json
     from wirecheck.report.text import render_text
 
+    write = writer or write_atomic
     stem = report_stem(report.target)
     try:
-        write_atomic(output_dir / f"{stem}.txt", render_text(report).encode("utf-8"))
-        write_atomic(output_dir / f"{stem}.json", render_json(report).encode("utf-8"))
+        write(output_dir / f"{stem}.txt", _encoded(render_text(report)), REPORT_MODE)
+        write(output_dir / f"{stem}.json", _encoded(render_json(report)), REPORT_MODE)
     except OSError as exc:
         # The verdict is still worth printing; say plainly that the files are missing.
         typer.echo(
-            f"wirecheck: could not write the reports in {output_dir}: {exc.strerror} "
+            f"wirecheck: could not write the reports in {output_dir}: {_why(exc)} "
             "(choose another --output-dir, or --no-report)",
             err=True,
         )
+        return False
+    return True
 
 
 def _write_extra_reports(
-    report: Report, names: tuple[str, ...], output_dir: Path, prometheus_dir: Optional[Path]
-) -> None:
+    report: Report,
+    names: tuple[str, ...],
+    output_dir: Path,
+    prometheus_dir: Optional[Path],
+    writer: Optional["Writer"],
+) -> bool:
+    """The --format files; False when one of them could not be written (each says why)."""
+    from wirecheck.report.files import write_atomic
     from wirecheck.report.formats import default_prometheus_dir, write_formats
 
     prom_dir = prometheus_dir or default_prometheus_dir(output_dir)
+    written = True
     for name in names:  # one at a time: a directory that refuses one keeps no other back
         try:
-            write_formats(report, [name], output_dir, prom_dir)
+            write_formats(report, [name], output_dir, prom_dir, writer or write_atomic)
         except OSError as exc:
             where = exc.filename or (prom_dir if name == "prometheus" else output_dir)
             option = "--prometheus-dir" if name == "prometheus" else "--output-dir"
             typer.echo(
                 f"wirecheck: could not write the {name} report in {where}: "
-                f"{exc.strerror} (choose another {option})",
+                f"{_why(exc)} (choose another {option})",
                 err=True,
             )
+            written = False
+    return written
+
+
+def _encoded(text: str) -> bytes:
+    # A host name that is not UTF-8 reaches the text as surrogate escapes: shown escaped.
+    return text.encode("utf-8", errors="backslashreplace")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _print(report: Report, output: OutputFormat, quiet: bool) -> None:
+    """The verdict on stdout; a closed stdout or one whose reader left (`| head -1`) is no
+    failure of the run: the reports are written and the exit code is the verdict."""
+    if sys.stdout is None:
+        return
+    try:
+        _print_to_stdout(report, output, quiet)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from wirecheck.entry import silence_stdout
+
+        silence_stdout()
+
+
+def _print_to_stdout(report: Report, output: OutputFormat, quiet: bool) -> None:
     from wirecheck.report.plain import render_plain, summary_line
 
     if quiet:

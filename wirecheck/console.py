@@ -54,10 +54,17 @@ class LiveTable:
 
     def _render(self) -> RenderableType:
         rows = [self._results.get(spec.id) for spec in self._specs]
-        return results_table(rows, self._specs)
+        return results_table(rows, self._specs, ascii_only=not _utf(self._console))
 
 
-def results_table(results: Sequence[CheckResult | None], specs: Sequence[CheckSpec]) -> Table:
+def _utf(console: Console) -> bool:
+    """Whether the terminal takes UTF-8 (`LC_ALL=POSIX` makes it ASCII)."""
+    return console.encoding.lower().replace("-", "").startswith("utf")
+
+
+def results_table(
+    results: Sequence[CheckResult | None], specs: Sequence[CheckSpec], ascii_only: bool = False
+) -> Table:
     table = Table(show_edge=False, pad_edge=False, expand=False)
     table.add_column("status", no_wrap=True)
     table.add_column("check", no_wrap=True)
@@ -67,7 +74,9 @@ def results_table(results: Sequence[CheckResult | None], specs: Sequence[CheckSp
         raise ValueError(f"{len(results)} results for {len(specs)} checks")
     for spec, result in zip(specs, results):
         if result is None:
-            table.add_row(Spinner("dots"), spec.id, Text("running...", style="dim"), "")
+            # "dots" is drawn with Braille characters; "line" is -\|/.
+            spinner = Spinner("line" if ascii_only else "dots")
+            table.add_row(spinner, spec.id, Text("running...", style="dim"), "")
             continue
         table.add_row(
             Text(result.status.value.upper(), style=STYLE[result.status]),

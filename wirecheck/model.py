@@ -38,6 +38,8 @@ class Status(StrEnum):
 _EXIT_CODES = {Status.OK: 0, Status.SKIP: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 2}
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL, EXIT_UNKNOWN = 0, 1, 2, 3
+# The checks ran and the verdict was printed, but a report file asked for is missing.
+EXIT_NOT_WRITTEN = 4
 
 
 class Facts:

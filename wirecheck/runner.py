@@ -10,6 +10,7 @@ from typing import Optional
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome, ResultBoard
 from wirecheck.model import CheckResult, Deadline, RunConfig, Status
 from wirecheck.net.parallel import gather
+from wirecheck.platform.sources import MachineFacts
 from wirecheck.safe_text import printable
 from wirecheck.system import System
 
@@ -45,13 +46,29 @@ def run_checks(
     """
     deadline = deadline or Deadline(config.timeout_s, start=config.started)
     board = board if board is not None else ResultBoard()
+    system = system or System()
     context = CheckContext(
         config=config,
         deadline=deadline,
-        system=system or System(),
+        system=system,
         board=board,
         specs={spec.id: spec for spec in specs},
     )
+    machine = MachineFacts(system, deadline, context.subject)
+    context = dataclasses.replace(context, machine=machine)
+    try:
+        return _run(specs, config, context, listener)
+    finally:
+        machine.close()  # readers nobody waits for any more stop at their next look
+
+
+def _run(
+    specs: Sequence[CheckSpec],
+    config: RunConfig,
+    context: CheckContext,
+    listener: Listener | None,
+) -> tuple[CheckResult, ...]:
+    deadline, board = context.deadline, context.board
     notify = listener or (lambda _id, _result: None)
 
     for spec in specs:

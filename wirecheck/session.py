@@ -13,6 +13,7 @@ from wirecheck.checks.catalogue import select
 from wirecheck.diagnose import diagnose
 from wirecheck.model import Report, RunConfig
 from wirecheck.runner import Listener, run_checks
+from wirecheck.safe_text import without_surrogates
 from wirecheck.system import System
 
 
@@ -35,7 +36,7 @@ def run_session(
         results=results,
         causes=diagnose(results, config.target, {spec.id: spec for spec in specs}),
         facts={
-            "hostname": system.hostname(),
+            "hostname": without_surrogates(system.hostname()),
             "os": f"{platform.system()} {platform.release()}",
             "python": sys.version.split()[0],
             "root": system.is_root(),

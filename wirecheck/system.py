@@ -12,7 +12,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -31,6 +31,7 @@ class CommandResult:
     stderr: str = ""
     error: str | None = None  # why it did not run or finish, in plain words
     duration_s: float = 0.0
+    timed_out: bool = False  # killed at its timeout
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,33 @@ def open_regular(path: str) -> BinaryIO:
         raise
 
 
+def read_lines(path: str) -> Iterator[str]:
+    """A text file's lines one at a time, however big (undecodable bytes are replaced):
+    for the files whose size is the machine's state (/proc/net/route), where a cap would
+    silently drop facts. The caller bounds the time it spends; the file is opened at once,
+    so a missing file raises OSError here, not at the first line."""
+    handle = open_regular(path)
+
+    def lines() -> Iterator[str]:
+        with handle:
+            for raw in handle:
+                yield raw.decode("utf-8", errors="replace")
+
+    return lines()
+
+
+def read_tail(path: str, limit: int = MAX_FILE_BYTES) -> str:
+    """The last `limit` bytes of a text file (a log's recent end), from its first whole
+    line; undecodable bytes are replaced."""
+    with open_regular(path) as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - limit))
+        data = handle.read(limit)
+    if size > limit:
+        data = data.partition(b"\n")[2]  # the first line was cut: drop it
+    return data.decode("utf-8", errors="replace")
+
+
 def list_dir(path: str) -> list[str]:
     """The entry names in a directory, sorted; raises OSError when it cannot be listed."""
     return sorted(os.listdir(path))
@@ -90,7 +118,10 @@ def run_command(argv: Sequence[str], timeout_s: float) -> CommandResult:
         return CommandResult(tuple(argv), None, error=f"{argv[0]} is not installed")
     except subprocess.TimeoutExpired:
         return CommandResult(
-            tuple(argv), None, error=f"{argv[0]} did not finish within {timeout_s:.1f} s"
+            tuple(argv),
+            None,
+            error=f"{argv[0]} did not finish within {timeout_s:.1f} s",
+            timed_out=True,
         )
     except OSError as exc:
         return CommandResult(tuple(argv), None, error=f"{argv[0]} could not run: {exc}")
@@ -154,6 +185,14 @@ def interface_addresses() -> dict[str, tuple[str, ...]]:
     }
 
 
+def nft_tables() -> list[tuple[str, str, int]]:
+    """The nftables tables here, (family, name, chains), from the kernel; OSError when it
+    cannot be asked (see platform/firewall/nft_tables.py)."""
+    from wirecheck.platform.firewall.nft_tables import nft_tables as ask_kernel
+
+    return [(table.family, table.name, table.chains) for table in ask_kernel()]
+
+
 # glibc's h_errno values that mean "asked, and there is no such record".
 _HOST_NOT_FOUND, _NO_DATA = 1, 4
 
@@ -187,6 +226,9 @@ class System:
     # from its end) or must see how big a file is rather than take a capped prefix.
     open_file: Callable[[str], BinaryIO] = open_regular
     fs_usage: Callable[[str], FsUsage] = fs_usage
+    read_lines: Callable[[str], Iterator[str]] = read_lines
+    read_tail: Callable[[str, int], str] = read_tail
+    nft_tables: Callable[[], list[tuple[str, str, int]]] = nft_tables
 
     @property
     def windows(self) -> bool:

@@ -39,8 +39,9 @@ def names() -> Iterator[LabNames]:
 def test_scenario(scenario: Scenario, names: LabNames) -> None:
     lab = Lab(names)
     lab.up(scenario)
+    timeout_s = scenario.timeout_s or TIMEOUT_S
     try:
-        run = run_json(names, scenario, timeout_s=TIMEOUT_S)
+        run = run_json(names, scenario, timeout_s=timeout_s)
     finally:
         lab.down()
     assert run.report is not None, f"no JSON (exit {run.exit_code}); stderr:\n{run.stderr}"

@@ -3,10 +3,12 @@ function from a context to an outcome with typed facts."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
 from wirecheck.model import (
     CheckResult,
@@ -17,7 +19,10 @@ from wirecheck.model import (
     Status,
 )
 from wirecheck.net.errors import NetOutcome
+from wirecheck.platform.sources import Got, MachineFacts, Source, Subject
 from wirecheck.system import System
+
+T = TypeVar("T")
 
 Address = Literal["target", "imds"]
 Transport = Literal["tcp", "udp"]
@@ -89,6 +94,35 @@ class CheckContext:
     # What each check's `prepare` hook returned, by check id; absent when the hook failed,
     # ran out of time, or the check has none.
     prepared: Mapping[str, object] = field(default_factory=dict)
+    # The run's machine facts, each read once and shared (None: a context outside a run,
+    # as in tests: each `fact` is then read for the asking check alone).
+    machine: MachineFacts | None = None
+
+    def fact(self, source: Source[T], now: datetime | None = None) -> Got[T]:
+        """A piece of machine state (`platform.machine`), read once per run by whichever
+        check asks first; waited for no longer than this check's deadline.
+
+        `now`: when leases are judged, for a context outside a run (the run's machine
+        judges them at the run's start)."""
+        machine = self.machine
+        if machine is None:
+            subject = self.subject if now is None else dataclasses.replace(self.subject, now=now)
+            machine = MachineFacts(self.system, self.deadline, subject)
+        return machine.get(source, self.deadline)
+
+    def start_facts(self, *sources: Source[Any]) -> None:
+        """Start reading these sources now (they are read at the same time), without
+        waiting: `fact` then waits for each."""
+        if self.machine is not None:
+            for source in sources:
+                self.machine.start(source)
+
+    @property
+    def subject(self) -> Subject:
+        """What this run asks about, for the machine's readers."""
+        ports = self.config.ports
+        wanted = (ports.http, ports.host_plugin, ports.dns, ports.imds)
+        return Subject(self.config.target, self.config.imds_address, tuple(dict.fromkeys(wanted)))
 
     @property
     def planned(self) -> frozenset[str]:

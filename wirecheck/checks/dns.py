@@ -29,6 +29,9 @@ class DnsFacts(ProbeFacts):
     rcode: str | None = None  # None: no well-formed answer
     answers: tuple[str, ...] = ()
     detail: str = ""
+    # The VM's own name (or --dns-name) could not be asked, and why: `question` is the
+    # valid name asked instead.
+    name_problem: str | None = None
 
     @property
     def net_outcome(self) -> NetOutcome:
@@ -45,6 +48,8 @@ class DnsFacts(ProbeFacts):
             evidence["detail"] = self.detail
         else:
             evidence.update(rcode=self.rcode, answers=list(self.answers))
+        if self.name_problem:
+            evidence["name_problem"] = self.name_problem
         return evidence
 
 
@@ -69,6 +74,7 @@ def _forward(ctx: CheckContext, transport: str) -> Outcome:
         ctx.system.socket_factory,
     )
     label = f"DNS over {transport.upper()}"
+    problem = question.problem
     evidence = DnsFacts(
         target,
         port,
@@ -79,15 +85,26 @@ def _forward(ctx: CheckContext, transport: str) -> Outcome:
         reply.rcode if reply.answered else None,
         reply.answers,
         reply.detail,
+        problem.describe() if problem else None,
     )
     if not reply.answered:
+        also = f" (asking {question.name}; also, {problem.describe()})" if problem else ""
         return Outcome(
             Status.FAIL,
-            f"{label} {MEANING[reply.outcome]}",
+            f"{label} {MEANING[reply.outcome]}{also}",
             evidence,
             fix=_dns_fix(reply.outcome, target, port, transport),
         )
     took = f"in {reply.latency_s * 1000:.1f} ms"
+    if problem is not None:
+        # Our own failure to build a name, not the network's: an error row, its fix.
+        return Outcome(
+            Status.ERROR,
+            f"could not ask for this VM's own name: {problem.describe()}; asked "
+            f"{question.name} instead, and the resolver answered {reply.rcode} {took}",
+            evidence,
+            fix=problem.fix,
+        )
     if reply.rcode not in GOOD_RCODES:
         return Outcome(
             Status.WARN,
@@ -220,7 +237,11 @@ Asks the target's resolver over UDP 53 for the VM's own FQDN (when a DNS suffix 
 - ok: a well-formed answer to our question (NOERROR or NXDOMAIN); for the VM's own name,
   the answer is one of the VM's addresses.
 - warn: the resolver answers but with SERVFAIL/REFUSED, or the VM's name maps elsewhere.
-- fail: no answer (dropped), refused, blocked locally, or malformed DNS came back.""",
+- fail: no answer (dropped), refused, blocked locally, or malformed DNS came back.
+- error: the VM's own name cannot be asked (a host name or search domain with a label
+  over 63 characters, over 253 in all, or a character no host name holds): the row names
+  it and its source, and DNS is asked with a valid name instead (--dns-name, else
+  www.microsoft.com).""",
     facts=DnsFacts,
     probe="dns",
     traffic=(Traffic("target", "udp", "dns"),),

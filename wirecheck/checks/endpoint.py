@@ -19,9 +19,10 @@ from typing import Any
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Deadline, Facts, Status
 from wirecheck.net.parallel import gather
-from wirecheck.platform.leases import STORES, LeaseScan, scan_leases
+from wirecheck.platform.leases import STORES, LeaseScan
+from wirecheck.platform.machine import LEASES, ROUTES
 from wirecheck.platform.netconfig import InterfaceConfig, NetConfig, read_netconfig
-from wirecheck.platform.routes import Route, default_routes, parse_route_print, route_table
+from wirecheck.platform.routes import Route, RouteTable, default_routes, parse_route_print
 from wirecheck.platform.waagent import WAAGENT_CONF, WIRESERVER_ENDPOINT_FILE, parse_conf
 from wirecheck.platform.windows_nics import (
     Adapter,
@@ -37,6 +38,9 @@ FACTS_SHARE = 0.8
 FACTS_MIN_S = 1.0
 STATIC_DISCOVERY = "static"
 AGENT_STATIC_DISCOVERY = "2.14"  # the first agent that reads Protocol.EndpointDiscovery
+# Its own budget: the leases and routes it reads are shared with egress-nic (each has its
+# budget); the row must not hold the verdict for the whole deadline.
+BUDGET_S = 2.5
 
 
 def _now() -> datetime:
@@ -278,26 +282,23 @@ def run_linux(ctx: CheckContext, now: datetime) -> Outcome:
     system, target = ctx.system, ctx.config.target
     remaining = ctx.deadline.remaining()
     budget = Deadline(min(remaining, max(FACTS_MIN_S, remaining * FACTS_SHARE)))
+    ctx.start_facts(LEASES, ROUTES)
     failed: dict[str, Exception] = {}
-    got = gather(
-        {
-            "leases": lambda: scan_leases(system, now, budget),
-            "routes": lambda: route_table(system, budget.remaining()),
-            "netconfig": lambda: read_netconfig(system, budget),
-        },
-        budget,
-        failed,
-    )
-    for key in ("leases", "netconfig"):
-        if key in failed:
-            raise failed[key]  # a bug: the runner makes it an error row that says so
-    scan = got["leases"]
-    if not isinstance(scan, LeaseScan):
-        # The reader checks its deadline between reads; one read that hangs (a file on a
-        # dead network filesystem) is the only way here.
-        scan = LeaseScan((), incomplete=("the lease reader did not return within its time budget",))
-    table = got["routes"]
-    routes = table[0] if isinstance(table, tuple) else []
+    got = gather({"netconfig": lambda: read_netconfig(system, budget)}, budget, failed)
+    if "netconfig" in failed:
+        raise failed["netconfig"]  # a bug: the runner makes it an error row that says so
+    leases, table = ctx.fact(LEASES, now), ctx.fact(ROUTES)
+    scan = leases.value
+    if scan is None:
+        # The reader checks its deadline between reads: a read that hangs (a file on a dead
+        # network filesystem) or a bug in it is the only way here. Say so, claim nothing.
+        return Outcome(
+            Status.ERROR,
+            f"could not read the DHCP lease files: {leases.why}",
+            fix="Run again with a longer --timeout; if it persists, report a wirecheck bug "
+            "with the size of the lease files (/var/lib/dhcp, /var/lib/dhclient).",
+        )
+    routes = table.value.routes if isinstance(table.value, RouteTable) else ()
     host_routes = [r for r in routes if r.destination == f"{target}/32" and r.type == "unicast"]
     netconfig = got["netconfig"]
     try:
@@ -469,6 +470,7 @@ Fix: configure the primary NIC by DHCP, or set Protocol.EndpointDiscovery=static
 that hands out a wrong option 245; on Windows re-enable DHCP or add the IMDS /32 route.""",
     facts=DiscoveryFacts,
     context=True,
+    budget_s=BUDGET_S,
 )
 
 SPECS = (ENDPOINT,)

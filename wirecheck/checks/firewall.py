@@ -8,6 +8,7 @@ in between, for a probe that failed, is named with the command that removes it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,21 +21,22 @@ from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
 from wirecheck.platform.firewall.agent_rules import AgentReview, review
 from wirecheck.platform.firewall.assess import (
+    FlowPaths,
     agent_firewall,
     counter_increase,
     is_agent_rule,
-    jumps_into,
     mentions,
     reachable_chains,
-    touches_path,
 )
 from wirecheck.platform.firewall.forward import PodBlock, describe_flows, forward_blocks
 from wirecheck.platform.firewall.model import Rule, Snapshot
-from wirecheck.platform.firewall.reader import read_snapshot
+from wirecheck.platform.firewall.reader import DEFERRED_TABLES, interest_of, read_snapshot
 from wirecheck.platform.forwarding import Forwarding, read_forwarding
+from wirecheck.platform.sources import Got
 from wirecheck.platform.userns import root_outside
 
-# Reading the rules again takes tens of milliseconds; keep this much of the deadline for it.
+# Reading the rules again takes tens of milliseconds; keep this much of the deadline for it,
+# or, where the first reading took longer (a big node), that long again and a half.
 AFTER_RESERVE_S = 0.25
 # A probe that times out reports at the deadline, after the second reading: its result is
 # awaited this much past the deadline (well within the runner's grace).
@@ -151,6 +153,8 @@ class FirewallFacts(Facts):
         review = self.agent_review
         return bool(self.root and self.agent_counted and review is not None and review.dropped_root)
 
+    incomplete: tuple[str, ...] = ()  # what was not read in full (time ran out)
+
     @property
     def culprits(self) -> tuple[CountedRule, ...]:
         return tuple(c for c in self.counted if not c.agent)
@@ -161,7 +165,10 @@ class FirewallFacts(Facts):
 
     def evidence(self) -> dict[str, Any]:
         if not self.readable:
-            return {"notes": list(self.notes)}
+            shown: dict[str, Any] = {"notes": list(self.notes)}
+            if self.incomplete:
+                shown["not_read_in_full"] = list(self.incomplete)
+            return shown
         evidence: dict[str, Any] = {
             "read": list(self.sources),
             "counters": "before and after the probes"
@@ -181,6 +188,8 @@ class FirewallFacts(Facts):
             evidence["forwarded_traffic_dropped"] = [b.to_dict() for b in self.pod_blocks]
         if self.notes:
             evidence["notes"] = list(self.notes)
+        if self.incomplete:
+            evidence["not_read_in_full"] = list(self.incomplete)
         evidence["rules"] = [r.to_dict() for r in self.rules[:MAX_RULES_SHOWN]]
         if len(self.rules) > MAX_RULES_SHOWN:
             evidence["rules_not_shown"] = len(self.rules) - MAX_RULES_SHOWN
@@ -202,20 +211,33 @@ def prepare_firewall(ctx: CheckContext) -> Snapshot | None:
     """The "before" snapshot (Linux; Windows Firewall keeps no per-rule counters)."""
     if ctx.system.windows:
         return None
-    return read_snapshot(ctx.system, ctx.deadline.remaining())
+    before = read_snapshot(
+        ctx.system, ctx.deadline.remaining(), defer_nat=True, interest=interest_of(ctx.subject)
+    )
+    if before.deferred:
+        ctx.start_facts(DEFERRED_TABLES)  # read once, while the probes run
+    return before
 
 
 def run_firewall(ctx: CheckContext) -> Outcome:
     if ctx.system.windows:
         return _windows(ctx)  # no counters: read while the probes run, then match
     before = ctx.prepared.get("firewall")
+    took = before.read_s if isinstance(before, Snapshot) else 0.0
     # What does not change during the probes is read now, not in the last moments.
-    linux = not ctx.system.windows
-    root, note = root_outside(ctx.system) if linux and ctx.system.is_root() else (False, "")
-    forwarding = read_forwarding(ctx.system) if linux else None
+    root, note = root_outside(ctx.system) if ctx.system.is_root() else (False, "")
+    forwarding = read_forwarding(ctx.system)
     traffic = flows(load_all(), ctx.config)
-    _wait_for_probes(ctx, AFTER_RESERVE_S)
-    after = read_snapshot(ctx.system, max(ctx.deadline.remaining(), 0.1))
+    # The second reading starts early enough for a big node: as long again as the first took.
+    _wait_for_probes(ctx, max(AFTER_RESERVE_S, 1.5 * took + 0.1))
+    after = read_snapshot(
+        ctx.system,
+        max(ctx.deadline.remaining(), 0.1),
+        defer_nat=True,
+        interest=interest_of(ctx.subject),
+    )
+    if after.deferred:
+        after = with_deferred(after, ctx.fact(DEFERRED_TABLES))
     results = _wait_for_probes(ctx, -RESULT_GRACE_S)
     failed = {i for i, r in results.items() if r.status not in (Status.OK, Status.SKIP)}
     earlier = before if isinstance(before, Snapshot) and before.readable else None
@@ -239,6 +261,21 @@ def _agent_version(ctx: CheckContext) -> str | None:
     result = ctx.board.get("guest-agent")
     facts = result.facts_as(LinuxAgentFacts) if result else None
     return facts.agent_version if facts else None
+
+
+def with_deferred(after: Snapshot, deferred: Got[Snapshot]) -> Snapshot:
+    """`after` with the tables it left out, read once (or, when they could not be, noted)."""
+    found = deferred.value
+    if found is None:
+        return dataclasses.replace(after, incomplete=(*after.incomplete, deferred.why))
+    return dataclasses.replace(
+        after,
+        rules=after.rules + found.rules,
+        sources=after.sources + found.sources,
+        notes=after.notes + found.notes,
+        once=found.once,
+        incomplete=after.incomplete + found.incomplete,
+    )
 
 
 def _windows(ctx: CheckContext) -> Outcome:
@@ -281,6 +318,13 @@ def assess(
 
     `root`: whether the probes ran as uid 0 to the kernel (the guest agent's rules let
     only uid 0 through); `agent_version`: which rule set the agent installs."""
+    if not after.readable and after.incomplete:
+        return Outcome(
+            Status.ERROR,
+            f"the rules could not be read in time ({'; '.join(after.incomplete)})",
+            FirewallFacts(after.sources, after.notes, readable=False, incomplete=after.incomplete),
+            fix="Run again with a longer --timeout (reading this machine's rules takes long).",
+        )
     if not after.readable:
         return Outcome(
             Status.SKIP,
@@ -312,6 +356,7 @@ def assess(
         )
         if forwarding is not None and forwarding.enabled
         else (),
+        incomplete=after.incomplete,
     )
     if culprits:
         first = culprits[0]
@@ -395,6 +440,16 @@ def assess(
         finding = f"{expected}{foreign} rule(s) touch {target} or its ports; none blocked a probe"
     else:
         finding = f"no local rule touches {target} or its ports"
+    if after.incomplete:
+        # What was not read may hold the rule: say what is missing, never "no rule".
+        return Outcome(
+            Status.ERROR,
+            f"not every rule could be read in time ({'; '.join(after.incomplete)}); among "
+            f"those read: {finding}",
+            facts,
+            fix="Run again with a longer --timeout (reading this machine's rules takes "
+            "long); the rules read are in the evidence.",
+        )
     return Outcome(Status.OK, finding + _aks_note(facts), facts)
 
 
@@ -420,15 +475,17 @@ def _sort_rules(
     agent's own among them, marked); suspects: ones that may have, with no counter to tell
     (or whose probes did not run)."""
     directions = reachable_chains(after.rules, after.hooks)
-    callers = jumps_into(after.rules)
+    paths = FlowPaths(after.rules)
     found = _Sorted()
     for rule in after.rules:
-        probes = _touched(rule, directions.get(f"{rule.table} {rule.chain}"), callers, traffic)
+        probes = _touched(rule, directions.get(f"{rule.table} {rule.chain}"), paths, traffic)
         if not probes:
             continue
         agent = is_agent_rule(rule, target)
-        delta = rose.get(rule.key, 0)
-        shown_delta = delta if counted and rule.packets is not None else None
+        # A table read once (after the probes only) has no counters to compare with.
+        compared = counted and not (rule.source == "iptables" and rule.table in after.once)
+        delta = rose.get(rule.key, 0) if compared else 0
+        shown_delta = delta if compared and rule.packets is not None else None
         found.seen.append(RuleSeen(rule, agent, tuple(probes), shown_delta))
         if not rule.blocking:
             continue
@@ -437,7 +494,7 @@ def _sort_rules(
             found.counted.append(CountedRule(rule, delta, hit, agent))
         elif agent:
             continue
-        elif hit and (not counted or rule.packets is None):
+        elif hit and (not compared or rule.packets is None):
             found.suspects.append(SuspectRule(rule, hit))
         elif not set(probes) & ran and not rule.policy:
             found.suspects.append(SuspectRule(rule, ()))
@@ -446,27 +503,21 @@ def _sort_rules(
 
 
 def _touched(
-    rule: Rule,
-    direction: str | None,
-    callers: Mapping[str, Sequence[Rule]],
-    traffic: Iterable[Flow],
+    rule: Rule, direction: str | None, paths: FlowPaths, traffic: Iterable[Flow]
 ) -> list[str]:
     """The probes whose packets this rule can match (outgoing, or their replies)."""
     if direction is None:
         return []  # a chain no local traffic reaches (FORWARD, an unused user chain)
+    # The probes' traffic is a few distinct (address, protocol, port): each is decided
+    # once per rule, whichever checks send it.
+    decided: dict[tuple[str, str, int], bool] = {}
     found = []
     for flow in traffic:
-        named = mentions(rule, flow.address, (flow.port,))
-        out = direction in ("out", "both") and (
-            touches_path(rule, callers, flow.address, flow.protocol, flow.port, "out")
-            and (named or (rule.blocking and not rule.match.unknown))
-        )
-        back = direction in ("in", "both") and (
-            named
-            and not rule.policy
-            and touches_path(rule, callers, flow.address, flow.protocol, flow.port, "in")
-        )
-        if out or back:
+        key = (flow.address, flow.protocol, flow.port)
+        hit = decided.get(key)
+        if hit is None:
+            hit = decided[key] = _touches_flow(rule, direction, paths, *key)
+        if hit:
             found.append(flow.check_id)
     return list(dict.fromkeys(found))
 
@@ -484,6 +535,22 @@ def _aks_note(facts: FirewallFacts) -> str:
     if not blocked:
         return ""
     return f"; pods cannot reach {describe_flows(blocked)} (AKS's own FORWARD rules, by design)"
+
+
+def _touches_flow(
+    rule: Rule, direction: str, paths: FlowPaths, address: str, protocol: str, port: int
+) -> bool:
+    named = mentions(rule, address, (port,))
+    if not named and not (rule.blocking and not rule.match.unknown):
+        return False  # neither names the flow nor stops it: whatever it matches, not ours
+    out = direction in ("out", "both") and paths.touches_path(rule, address, protocol, port, "out")
+    back = (
+        direction in ("in", "both")
+        and named
+        and not rule.policy
+        and paths.touches_path(rule, address, protocol, port, "in")
+    )
+    return out or back
 
 
 def _name(rule: Rule) -> str:
@@ -526,12 +593,15 @@ FIREWALL = CheckSpec(
     explain="""\
 Reads every local rule that can touch the target or its ports: iptables in all tables
 (including `security`, where the guest agent puts its rules) with packet counters
-(`iptables-save -c`, or `iptables -L -nxv`), nftables (`nft -j list ruleset`), firewalld
+(`iptables-save -c`, or `iptables -L -nxv`; on iptables-nft one `iptables -S -v` per
+table, and the nat table, which cannot drop, once, chain by chain along the probes'
+path), nftables' own tables (`nft -j list table`, or `nft -j list ruleset`), firewalld
 direct rules; on Windows, Windows Firewall rules, each profile's default outbound policy
 and, as Administrator, the WFP filters of other software (VPN clients, EDR) that match the
 target. The counters are read before the first probe and again after the probes, so a
 blocking rule that counted packets while a probe failed is named, with the command that
-removes it.
+removes it. On a node with tens of thousands of rules, only the rules that can touch the
+probes' traffic are analysed (the rest are left out from their text, before parsing).
 The guest agent's own rules (security/OUTPUT: accept TCP 53, accept uid 0, drop NEW and
 INVALID; or the nftables table `walinuxagent`; or firewalld passthroughs) are recognised,
 listed in order with their counters and compared with the set the installed agent version
@@ -550,6 +620,8 @@ own, which block pods from WireServer by design, are said but not a warning).
   failed (Windows: an enabled block rule, a default outbound Block with no allow rule, or
   a WFP block filter matches a failed probe); or, as root, the guest agent's own DROP did.
 - skip: no rule could be read (not root, or neither iptables nor nft installed).
+- error: not every rule could be read in time: what was read is in the evidence, and no
+  rule's absence is claimed.
 Fix: remove the rule (the command is in the fix line) and from where it is restored at boot;
 for the agent's own rules, delete them all and restart the agent, which adds them again in
 order.""",

@@ -337,8 +337,8 @@ def _ran(done: object) -> TypeGuard[CommandResult]:
 def _log_text(ctx: CheckContext, tail: object) -> tuple[str, str | None]:
     if _ran(tail):
         return tail.stdout, None
-    try:
-        return ctx.system.read_text(WAAGENT_LOG), None
+    try:  # no `tail`: the log's end all the same (its start is years old)
+        return ctx.system.read_tail(WAAGENT_LOG, LOG_TAIL_BYTES), None
     except OSError as exc:
         return "", f"{WAAGENT_LOG}: {exc.strerror or exc}"
 

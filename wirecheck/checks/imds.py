@@ -19,8 +19,13 @@ from wirecheck.platform.imds import (
     outbound_public_ip,
     parse_network,
 )
+from wirecheck.platform.machine import ROUTES
 from wirecheck.platform.proxy_agent import ProxyAgentRefusal
-from wirecheck.platform.routes import default_routes, parse_proc_net_route
+from wirecheck.platform.routes import default_routes
+
+# IMDS is one link-local hop away and answers in milliseconds: a second is generous, and
+# a dropping IMDS (a context row) must not hold the whole run's verdict for its deadline.
+BUDGET_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,13 +66,13 @@ class ImdsFacts(ProbeFacts):
 
 def default_route_mac(ctx: CheckContext) -> str | None:
     """The MAC of the interface holding the lowest-metric default route (Linux)."""
+    table = ctx.fact(ROUTES).value
+    defaults = default_routes(table.routes) if table is not None else []
+    if not defaults or not defaults[0].interface:
+        return None
     try:
-        routes = parse_proc_net_route(ctx.system.read_text("/proc/net/route"))
-        defaults = default_routes(routes)
-        if not defaults or not defaults[0].interface:
-            return None
         return ctx.system.read_text(f"/sys/class/net/{defaults[0].interface}/address").strip()
-    except (OSError, ParseError):
+    except OSError:
         return None
 
 
@@ -171,7 +176,8 @@ IMDS = CheckSpec(
     run_imds,
     explain="""\
 GET http://169.254.169.254/metadata/instance/network?api-version=2021-02-01 with the
-header `Metadata: true`, never through a proxy, within the run's deadline. Lists the NICs
+header `Metadata: true`, never through a proxy, within 1 s of its own (IMDS is one
+link-local hop away; a dropping IMDS must not hold the verdict). Lists the NICs
 Azure knows (MAC, private and public IPs; IMDS gives them in no particular order) for the
 primary-NIC choice of egress-nic, and the instance-level public IP of the NIC that holds
 the default route: the address outbound traffic leaves with (when there is none, outbound
@@ -184,6 +190,7 @@ Fix: let TCP 80 to 169.254.169.254 leave by the primary NIC, directly (no proxy,
     facts=ImdsFacts,
     context=True,
     traffic=(Traffic("imds", "tcp", "imds"),),
+    budget_s=BUDGET_S,
     cause_weight=20,
 )
 

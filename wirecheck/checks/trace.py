@@ -30,14 +30,14 @@ from wirecheck.net.traceroute import (
 )
 from wirecheck.net.traceroute.hops import Hop, render_traceroute
 from wirecheck.net.traceroute.schedule import TracePlan
-from wirecheck.platform.routes import KernelRoute, kernel_route
+from wirecheck.platform.machine import KERNEL_ROUTE
+from wirecheck.platform.routes import KernelRoute
 from wirecheck.platform.waagent import proxy_agent_installed
 
 # Reverse names for the hops (traceroute's default, non `-n` form) get this much of what
 # is left of the deadline, at most; a hop whose name is not back in time shows its address,
 # as traceroute does when a lookup fails.
 NAMES_BUDGET_S = 0.5
-ROUTE_LOOKUP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,9 @@ def _load_scapy_and_route(ctx: CheckContext, target: str) -> tuple[Any, KernelRo
 
     loader = threading.Thread(target=load, name="import-scapy", daemon=True)
     loader.start()
-    route = kernel_route(ctx.system, target, min(ROUTE_LOOKUP_S, ctx.deadline.remaining()))
+    # Shared with egress-nic and the other trace: `ip route get` runs once per run.
+    got = ctx.fact(KERNEL_ROUTE)
+    route = got.value if got.value is not None else got.why
     if isinstance(route, KernelRoute) and not (route.interface and route.source):
         route = f"`ip route get {target}` named no interface or source address ({route.text})"
     loader.join(ctx.deadline.remaining())

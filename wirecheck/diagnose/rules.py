@@ -23,6 +23,7 @@ from wirecheck.checks.trace import TraceFacts
 from wirecheck.checks.wire import WireFacts
 from wirecheck.diagnose.view import OUTCOME_WORDS, Found, RunView, sentence, verb
 from wirecheck.model import Status
+from wirecheck.net.errors import NetOutcome
 
 Rule = Callable[[RunView], "list[Found]"]
 
@@ -438,7 +439,14 @@ def upstream(run: RunView) -> list[Found]:
 
 
 def dns_transport(run: RunView) -> list[Found]:
-    broken = [p for p in run.probes("dns") if run.failed(p)]
+    # A question the network lost: a row in error for its own reason (a name it could not
+    # ask, a crash) is not the resolver's fault.
+    broken = [
+        p
+        for p in run.probes("dns")
+        if run.failed(p)
+        and not (_in_error(run, p) and run.outcome(p) in (None, NetOutcome.CONNECTED.value))
+    ]
     unexplained = [p for p in broken if run.open(p)]
     if not unexplained:
         return []
@@ -521,6 +529,11 @@ def pods_blocked(run: RunView) -> list[Found]:
         extra,
     )
     return [Found(cause, 38)]
+
+
+def _in_error(run: RunView, check_id: str) -> bool:
+    result = run.get(check_id)
+    return result is not None and result.status is Status.ERROR
 
 
 def endpoint(run: RunView) -> list[Found]:

@@ -36,6 +36,7 @@ from wirecheck.system import CommandResult, run_command
 
 Runner = Callable[[Sequence[str], float], CommandResult]
 COMMAND_TIMEOUT_S = 15.0
+BULK_TIMEOUT_S = 300.0  # loading 100k generated rules or routes on a busy machine
 READY_TIMEOUT_S = 15.0
 STOP_GRACE_S = 2.0
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
@@ -139,8 +140,11 @@ class Lab:
             names.open_dir.chmod(0o755)
         hostname = self.hostname()
         built = topology.plan(names, scenario, hostname)
+        for file_name, text in built.state_files.items():
+            (names.state_dir / file_name).write_text(text, encoding="utf-8")
         for argv in built.commands:
-            self._must(argv)
+            slow = argv in built.slow_commands
+            self._must(argv, BULK_TIMEOUT_S if slow else COMMAND_TIMEOUT_S)
         names.vm_etc.mkdir(parents=True, exist_ok=True)
         for file_name, text in built.vm_etc.items():
             (names.vm_etc / file_name).write_text(text, encoding="utf-8")
@@ -332,8 +336,8 @@ class Lab:
         except (ValueError, LookupError, TypeError) as exc:
             raise LabError(f"no interface index for {device} in {namespace}: {listed!r}") from exc
 
-    def _must(self, argv: Sequence[str]) -> CommandResult:
-        done = self.run(argv, COMMAND_TIMEOUT_S)
+    def _must(self, argv: Sequence[str], timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
+        done = self.run(argv, timeout_s)
         if not done.ok:
             reason = (done.error or done.stderr).strip() or f"exit code {done.returncode}"
             raise LabError(f"lab step `{shlex.join(argv)}` failed: {reason}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wirecheck.checks.catalogue import IDS, load_all
+from wirecheck.lab.bulk import Bulk
 from wirecheck.lab.names import (
     CUSTOM_DNS_IP,
     POD_BRIDGE,
@@ -333,6 +334,13 @@ class Scenario:
     # A pod behind the VM: a bridge with a pod namespace on it; the VM forwards and
     # masquerades the pod's traffic, as a Kubernetes node does.
     pod: bool = False
+    bulk: Bulk = field(default_factory=Bulk)  # generated state of a big node
+    # Filter-table rules (`-A CHAIN ...`) loaded after the generated ones (new chains are
+    # declared): a fault hidden deep in a big ruleset.
+    bulk_filter_rules: tuple[str, ...] = ()
+    # The deadline the test matrix runs it with (None: the matrix's own, short one): a big
+    # node's verdict is promised within the default deadline.
+    timeout_s: float | None = None
 
     def expected_exit_code(self, check_ids: Sequence[str] = CATALOGUE) -> int:
         """The exit code wirecheck should give when exactly `check_ids` run (worst case)."""
@@ -393,6 +401,18 @@ DROPPED_32526_CAUSE = cause(
 )
 DROP_UDP_53 = _vm_drop("-p", "udp", "--dport", "53")
 REJECT_IMDS = Rule(Where.VM, "filter", "OUTPUT", ("-d", f"{IMDS_ADDRESS}/32", "-j", "REJECT"))
+DROP_IMDS_UPSTREAM = Rule(Where.HOST, "filter", "INPUT", ("-d", f"{IMDS_ADDRESS}/32", "-j", "DROP"))
+# A big node: enough generated state to show the cost is linear (the bench goes to 100k),
+# small enough for the matrix (loading it takes a few seconds).
+BIG_NODE = Bulk(rules=20_000, routes=20_000, lease_blocks=2_000)
+# A foreign DROP of TCP 32526 deep in a big ruleset: a chain of its own, entered for the
+# platform address only, after the generated rules.
+GUARD_CHAIN = "WIRECHECK-LAB-GUARD"
+GUARD_SPEC = ("-p", "tcp", "-m", "tcp", "--dport", "32526", "-j", "DROP")
+GUARD_RULES = (
+    f"-A OUTPUT -d {PLATFORM_ADDRESS}/32 -j {GUARD_CHAIN}",
+    f"-A {GUARD_CHAIN} {' '.join(GUARD_SPEC)}",
+)
 
 SCENARIOS: tuple[Scenario, ...] = (
     _scenario("healthy", "Everything answers, as on a healthy Azure VM.", diagnosis=NO_PROBLEM),
@@ -1000,6 +1020,46 @@ SCENARIOS += (
         user_namespace=True,
         etc_files={"waagent.conf": WAAGENT_CONF_FIREWALL_ON},
         env={"USER": "root", "LOGNAME": "root", "HOME": "/nonexistent"},
+    ),
+)
+
+# Scenarios of scale (issue 12), after the others: each loads a big node's generated state.
+SCENARIOS += (
+    _scenario(
+        "imds-dropped-upstream",
+        f"The host drops all traffic to IMDS ({IMDS_ADDRESS}); everything else is healthy: "
+        "the verdict must not wait for the whole deadline on one context row.",
+        {"imds": warn("not reachable", "timed out")},
+        diagnosis=cause("IMDS is not reachable", "timed out", checks=("imds",)),
+        rules=(DROP_IMDS_UPSTREAM,),
+    ),
+    _scenario(
+        "big-node",
+        f"A big node, healthy: {BIG_NODE.describe()} (kube-proxy's shape); every row as in "
+        "healthy, within the deadline.",
+        diagnosis=NO_PROBLEM,
+        bulk=BIG_NODE,
+        timeout_s=5.0,
+    ),
+    _scenario(
+        "big-node-drop-32526",
+        f"A big node ({BIG_NODE.describe()}) whose firewall drops TCP 32526 to the platform "
+        f"address in a chain of its own ({GUARD_CHAIN}), entered from OUTPUT after the "
+        "generated rules: the counter still names the rule.",
+        {
+            "tcp-32526": fail(TIMED_OUT),
+            "trace-32526": fail(),
+            "firewall": fail("counted", "32526", GUARD_CHAIN),
+        },
+        diagnosis=cause(
+            "TCP 32526 times out",
+            "counted",
+            f"iptables -t filter -D {GUARD_CHAIN} {' '.join(GUARD_SPEC)}",
+            checks=("tcp-32526", "trace-32526", "firewall"),
+        ),
+        bulk=BIG_NODE,
+        bulk_filter_rules=GUARD_RULES,
+        timeout_s=5.0,
     ),
 )
 

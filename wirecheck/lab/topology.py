@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wirecheck.lab.bulk import Bulk, ip_batch_text, iptables_restore_text, lease_history
 from wirecheck.lab.names import (
     APPLIANCE_IP,
     CUSTOM_DNS_IP,
@@ -114,6 +115,11 @@ class Plan:
     vm_run: Layer | None = None
     vm_mounts: tuple[VmMount, ...] = ()
     vm_var_log: Mapping[str, str] = field(default_factory=dict)  # seen under the VM's /var/log
+    # Generated state (a big node's rules and routes): file name -> text, written to the
+    # lab's state directory before the commands run, and the commands among `commands`
+    # that load it (they get longer than the others: 100k routes take seconds).
+    state_files: Mapping[str, str] = field(default_factory=dict)
+    slow_commands: tuple[Argv, ...] = ()
 
 
 def _in(ns: str, *argv: str) -> Argv:
@@ -226,9 +232,13 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         cmds.append(_in(host, "iptables", "-w", "-I", "INPUT", "-i", "lo", "-j", "ACCEPT"))
     for rule in scenario.rules:
         cmds.append(_in(vm if rule.where is Where.VM else host, *rule.argv()))
+    state_files, slow = bulk_plan(names, scenario.bulk, scenario.bulk_filter_rules)
+    cmds += slow
     etc = vm_etc_files(hostname, CUSTOM_DNS_IP if scenario.custom_dns else PLATFORM_ADDRESS)
     etc_layer = {**etc, **scenario.etc_files}
-    var_lib = vm_var_lib_files(scenario.lease_endpoint, scenario.lease_store)
+    var_lib = vm_var_lib_files(
+        scenario.lease_endpoint, scenario.lease_store, scenario.bulk.lease_blocks
+    )
     mount_dirs = tuple(m.path.removeprefix("/var/lib/") for m in scenario.vm_mounts)
     etc_hidden, etc_opaque = _hide((*AGENT_ETC, *NETCONFIG_ETC), etc_layer)
     var_lib_hidden, var_lib_opaque = _hide(
@@ -253,7 +263,31 @@ def plan(names: LabNames, scenario: Scenario, hostname: str) -> Plan:
         run_layer,
         scenario.vm_mounts,
         dict(scenario.var_log_files),
+        state_files,
+        tuple(slow),
     )
+
+
+BULK_RULES_FILE = "bulk-iptables.rules"
+BULK_ROUTES_FILE = "bulk-routes.batch"
+
+
+def bulk_plan(
+    names: LabNames, bulk: Bulk, extra_filter: tuple[str, ...] = ()
+) -> tuple[dict[str, str], list[Argv]]:
+    """The generated state's files (in the state directory) and the commands that load
+    them into the VM namespace: `iptables-restore --noflush` (the scenario's own rules
+    stay) and `ip -batch`."""
+    files: dict[str, str] = {}
+    cmds: list[Argv] = []
+    if bulk.rules or extra_filter:
+        files[BULK_RULES_FILE] = iptables_restore_text(bulk.rules, extra_filter)
+        path = str(names.state_dir / BULK_RULES_FILE)
+        cmds.append(_in(names.vm, "iptables-restore", "-w", "--noflush", path))
+    if bulk.routes:
+        files[BULK_ROUTES_FILE] = ip_batch_text(bulk.routes, PRIMARY_GATEWAY, "eth0")
+        cmds.append(("ip", "-n", names.vm, "-batch", str(names.state_dir / BULK_ROUTES_FILE)))
+    return files, cmds
 
 
 def _hide(
@@ -294,10 +328,12 @@ def vm_etc_files(hostname: str, nameserver: str = PLATFORM_ADDRESS) -> dict[str,
 
 
 def vm_var_lib_files(
-    endpoint: str = PLATFORM_ADDRESS, store: LeaseStore = LeaseStore.DHCLIENT
+    endpoint: str = PLATFORM_ADDRESS, store: LeaseStore = LeaseStore.DHCLIENT, history: int = 0
 ) -> dict[str, str | bytes]:
     """eth0's lease as Azure's DHCP gives it, where the scenario's DHCP client keeps it:
-    option 245 names WireServer (`endpoint`; a scenario may name another address there)."""
+    option 245 names WireServer (`endpoint`; a scenario may name another address there).
+    `history` (dhclient): that many blocks in the file in all, the expired ones first, the
+    current one last."""
     if store is LeaseStore.WICKED:
         return {"wicked/lease-eth0-dhcp-ipv4.xml": wicked_lease(endpoint)}
     if store is LeaseStore.NM_INTERNAL:
@@ -307,7 +343,8 @@ def vm_var_lib_files(
         return {"dhcpcd/eth0.lease": dhcp_message(endpoint)}
     if store in (LeaseStore.NONE, LeaseStore.CLOUD_INIT):
         return {}
-    return {"dhcp/dhclient.eth0.leases": dhclient_lease(endpoint)}
+    old = lease_history(history - 1, "eth0", VM_PRIMARY_IP) if history > 1 else ""
+    return {"dhcp/dhclient.eth0.leases": old + dhclient_lease(endpoint)}
 
 
 def vm_run_files(endpoint: str, store: LeaseStore) -> dict[str, str | bytes]:

@@ -13,11 +13,14 @@ import ipaddress
 import json
 import re
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from wirecheck.errors import ParseError
+from wirecheck.model import Deadline
+from wirecheck.platform.budget import OutOfTime, checked
 from wirecheck.system import System
 
 MAIN_TABLE = "main"
@@ -38,8 +41,9 @@ class Route:
     scope: str | None = None
     interface_index: int | None = None  # Windows: ifIndex
 
-    @property
+    @cached_property
     def network(self) -> ipaddress.IPv4Network:
+        # Cached: lookups over big tables ask each route for it several times.
         return ipaddress.IPv4Network(self.destination, strict=False)
 
     @property
@@ -130,8 +134,13 @@ def _hex_le_ipv4(text: str) -> str:
 
 def parse_proc_net_route(text: str) -> list[Route]:
     """/proc/net/route: the main table, addresses as little-endian hex."""
-    routes: list[Route] = []
-    for number, line in enumerate(text.splitlines()):
+    return list(iter_proc_net_route(text.splitlines()))
+
+
+def iter_proc_net_route(lines: Iterable[str], until: Deadline | None = None) -> Iterator[Route]:
+    """/proc/net/route's routes one line at a time (the file is not read whole: 100k
+    routes are 13 MB); raises OutOfTime when `until` expires before the end."""
+    for number, line in enumerate(checked(lines, until)):
         words = line.split()
         if number == 0 or len(words) < 8:
             continue  # the header, or a short line
@@ -146,45 +155,80 @@ def parse_proc_net_route(text: str) -> list[Route]:
             metric = int(words[6])
         except (ValueError, OverflowError) as exc:
             raise ParseError(f"/proc/net/route line {number + 1} is malformed: {line!r}") from exc
-        routes.append(
-            Route(
-                str(network),
-                words[0],
-                gateway if flags & 0x2 and gateway != "0.0.0.0" else None,  # RTF_GATEWAY
-                metric,
-                type="unreachable" if flags & 0x200 else "unicast",  # RTF_REJECT
-            )
+        yield Route(
+            str(network),
+            words[0],
+            gateway if flags & 0x2 and gateway != "0.0.0.0" else None,  # RTF_GATEWAY
+            metric,
+            type="unreachable" if flags & 0x200 else "unicast",  # RTF_REJECT
         )
-    return routes
 
 
 def parse_ip_route_json(text: str) -> list[Route]:
     """`ip -j route show table all` (or any `ip -j route show`): IPv4 routes only."""
-    routes: list[Route] = []
-    for item in _json_list(text, "ip -j route"):
-        destination = str(item.get("dst", ""))
-        if ":" in destination or not destination:
-            continue  # IPv6
-        if destination == "default":
-            destination = DEFAULT
+    return [route for route in iter_ip_route_json(text) if route is not None]
+
+
+def iter_ip_route_json(
+    text: str, until: Deadline | None = None, keep: Callable[[str], bool] | None = None
+) -> Iterator[Route | None]:
+    """`ip -j route show` decoded one route object at a time: a table of 100k routes
+    never becomes 100k dicts at once. Yields each IPv4 route whose destination `keep`
+    accepts, and None for every other route object (so callers can count them); raises
+    ParseError when the text is not a JSON list, OutOfTime when `until` expires first."""
+    for item in checked(_json_items(text, "ip -j route"), until):
+        yield _route_of(item, keep)
+
+
+def _route_of(item: object, keep: Callable[[str], bool] | None) -> Route | None:
+    """One `ip -j route` object as a Route; None for IPv6, a non-route or one not kept."""
+    if not isinstance(item, dict):
+        return None
+    destination = str(item.get("dst", ""))
+    if ":" in destination or not destination:
+        return None  # IPv6, or not a route
+    if destination == "default":
+        destination = DEFAULT
+    if keep is not None and not keep(destination):
+        return None
+    try:
+        network = ipaddress.IPv4Network(destination, strict=False)
+    except ValueError:
+        return None
+    return Route(
+        str(network),
+        _str(item.get("dev")),
+        _str(item.get("gateway")),
+        int(item.get("metric", 0) or 0),
+        str(item.get("table", MAIN_TABLE)),
+        _str(item.get("prefsrc")),
+        str(item.get("type", "unicast")),
+        _str(item.get("protocol")),
+        _str(item.get("scope")),
+    )
+
+
+_BETWEEN_ITEMS = re.compile(r"[\s,]*")
+
+
+def _json_items(text: str, what: str) -> Iterator[object]:
+    """The items of a JSON list, decoded one at a time (json.loads would build them all)."""
+    decoder = json.JSONDecoder()
+    start = _BETWEEN_ITEMS.match(text, 0).end()  # type: ignore[union-attr]  # always matches
+    if not text.startswith("[", start):
+        raise ParseError(f"`{what}` output is not a JSON list")
+    index = start + 1
+    while True:
+        index = _BETWEEN_ITEMS.match(text, index).end()  # type: ignore[union-attr]
+        if index >= len(text):
+            raise ParseError(f"`{what}` output is not JSON: the list is not closed")
+        if text[index] == "]":
+            return
         try:
-            network = ipaddress.IPv4Network(destination, strict=False)
-        except ValueError:
-            continue
-        routes.append(
-            Route(
-                str(network),
-                _str(item.get("dev")),
-                _str(item.get("gateway")),
-                int(item.get("metric", 0) or 0),
-                str(item.get("table", MAIN_TABLE)),
-                _str(item.get("prefsrc")),
-                str(item.get("type", "unicast")),
-                _str(item.get("protocol")),
-                _str(item.get("scope")),
-            )
-        )
-    return routes
+            item, index = decoder.raw_decode(text, index)
+        except ValueError as exc:
+            raise ParseError(f"`{what}` output is not JSON: {exc}") from exc
+        yield item
 
 
 def parse_ip_route_get(text: str) -> KernelRoute:
@@ -315,20 +359,135 @@ def kernel_route(system: System, target: str, timeout_s: float) -> KernelRoute |
 def route_table(system: System, timeout_s: float) -> tuple[list[Route], str]:
     """All IPv4 routes (every table) and where they came from; /proc/net/route (main table
     only) when `ip` is missing."""
-    done = system.run_command(["ip", "-j", "route", "show", "table", "all"], timeout_s)
+    table = read_route_table(system, Deadline(timeout_s))
+    return list(table.routes), table.source
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """The routes read, or those of them that matter to some addresses, and whether the
+    table was read in full (when not, no route's absence may be stated)."""
+
+    routes: tuple[Route, ...]
+    source: str  # the command or file read, or why none could be
+    total: int = 0  # IPv4 routes read, kept or not
+    complete: bool = True
+    note: str = ""  # what is missing and why, when not complete
+
+    @property
+    def readable(self) -> bool:
+        return self.source not in (NO_TABLE, "")
+
+
+NO_TABLE = "no route table could be read"
+_STOPPED = "the read stopped at its time budget"
+IP_ROUTE_ALL = ("ip", "-j", "route", "show", "table", "all")
+
+
+def read_route_table(
+    system: System, until: Deadline, addresses: Sequence[str] | None = None
+) -> RouteTable:
+    """Every table's IPv4 routes (`ip -j route show table all`; the main table from
+    /proc/net/route when `ip` is missing), within `until`.
+
+    `addresses`: keep only the routes that can carry traffic to one of them (default
+    routes, and every route whose destination covers one), counting the rest: a node with
+    100k routes keeps a handful. A read cut short by `until` keeps what it had and says
+    the table is incomplete.
+    """
+    keep = None if addresses is None else _covering(addresses)
+    done = system.run_command(list(IP_ROUTE_ALL), until.remaining())
+    source = " ".join(IP_ROUTE_ALL)
     if done.ok:
         try:
-            return parse_ip_route_json(done.stdout), "ip -j route show table all"
+            if keep is None:
+                return _collect(iter_ip_route_json(done.stdout, until), source)
+            try:
+                kept, total = pick_ip_routes(done.stdout, keep, until)
+            except OutOfTime:
+                return RouteTable((), source, complete=False, note=_STOPPED)
+            return RouteTable(tuple(kept), source, total)
         except ParseError:
             pass
+    elif done.timed_out:
+        # `ip` ran out of time: the table is not known, and /proc would not be quicker.
+        return RouteTable((), NO_TABLE, complete=False, note=done.error or "")
     try:
-        return parse_proc_net_route(system.read_text("/proc/net/route")), "/proc/net/route"
-    except (OSError, ParseError):
-        return [], "no route table could be read"
+        lines = system.read_lines("/proc/net/route")
+        chosen = (
+            r if keep is None or keep(r.destination) else None
+            for r in iter_proc_net_route(lines, until)
+        )
+        return _collect(chosen, "/proc/net/route")
+    except (OSError, ParseError) as exc:
+        return RouteTable((), NO_TABLE, complete=False, note=str(exc))
 
 
-def linux_nics(system: System, timeout_s: float) -> list[Nic]:
-    """Every interface with its MAC, IPv4 addresses, master and driver."""
+def _collect(routes: Iterator[Route | None], source: str) -> RouteTable:
+    kept: list[Route] = []
+    total = 0
+    try:
+        for route in routes:
+            total += 1
+            if route is not None:
+                kept.append(route)
+    except OutOfTime:
+        note = f"{_STOPPED} after {total:,} routes"
+        return RouteTable(tuple(kept), source, total, complete=False, note=note)
+    return RouteTable(tuple(kept), source, total)
+
+
+def _covering(addresses: Sequence[str]) -> Callable[[str], bool]:
+    """A test for destinations ("a.b.c.d/n", or a bare address): a default route, or a
+    network that holds one of `addresses`. Every such network, written as `ip` and
+    /proc/net/route give it, is in one set: a big table costs a lookup per route."""
+    wanted: set[str] = set()
+    for address in addresses:
+        value = int.from_bytes(socket.inet_aton(address), "big")
+        wanted.add(address)  # `ip -j` writes a /32 without its length
+        for bits in range(33):
+            network = value & ((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF)
+            wanted.add(f"{socket.inet_ntoa(network.to_bytes(4, 'big'))}/{bits}")
+    return wanted.__contains__
+
+
+# A route object's destination, as `ip -j route` writes it: first (after "type", when not
+# unicast), before any nested object. The routes that matter are decoded, not the others.
+_ROUTE_DST = re.compile(r'[{,]\s*"dst"\s*:\s*"([^"\\]*)"')
+
+
+def pick_ip_routes(
+    text: str, keep: Callable[[str], bool], until: Deadline | None = None
+) -> tuple[list[Route], int]:
+    """From `ip -j route show` output: the routes whose destination `keep` accepts, and
+    how many routes there were. Only those route objects are decoded: 100k routes cost two
+    regular-expression scans and a few decodes, not 100k objects."""
+    destinations = _ROUTE_DST.findall(text)
+    if not destinations:  # no route, or a layout this scan does not know: decode it all
+        decoded = list(iter_ip_route_json(text, until, keep))
+        return [r for r in decoded if r is not None], len(decoded)
+    wanted = {d for d in destinations if ":" not in d and keep(DEFAULT if d == "default" else d)}
+    if until is not None and until.expired:
+        raise OutOfTime("out of time")
+    kept: list[Route] = []
+    if wanted:
+        decoder = json.JSONDecoder()
+        pattern = "|".join(re.escape(d) for d in sorted(wanted))
+        for match in re.finditer(rf'[{{,]\s*"dst"\s*:\s*"(?:{pattern})"', text):
+            start = text.rfind("{", 0, match.start() + 1)
+            try:
+                item, _ = decoder.raw_decode(text, start)
+            except ValueError as exc:
+                raise ParseError(f"`ip -j route` output is not JSON: {exc}") from exc
+            route = _route_of(item, keep)
+            if route is not None:
+                kept.append(route)
+    return kept, len(destinations)
+
+
+def linux_nics(system: System, timeout_s: float, until: Deadline | None = None) -> list[Nic]:
+    """Every interface with its MAC, IPv4 addresses, master and driver; `until` bounds the
+    per-interface reads (a node may have thousands of veths); OutOfTime past it."""
     done = system.run_command(["ip", "-j", "addr", "show"], timeout_s)
     nics: list[Nic] = []
     if done.ok:
@@ -339,7 +498,7 @@ def linux_nics(system: System, timeout_s: float) -> list[Nic]:
     if not nics:
         nics = [Nic(name, addresses=addrs) for name, addrs in system.interface_addresses().items()]
     out: list[Nic] = []
-    for nic in nics:
+    for nic in checked(nics, until, every=64):
         try:
             driver = parse_uevent_driver(
                 system.read_text(f"/sys/class/net/{nic.name}/device/uevent")

@@ -90,14 +90,21 @@ def default_prometheus_dir(
     return NODE_EXPORTER_TEXTFILE_DIR if is_dir(NODE_EXPORTER_TEXTFILE_DIR) else output_dir
 
 
+Writer = Callable[[Path, bytes, int], Path]  # write_atomic, or a test's stand-in
+
+
 def write_formats(
-    report: Report, names: Iterable[str], output_dir: Path, prometheus_dir: Path
+    report: Report,
+    names: Iterable[str],
+    output_dir: Path,
+    prometheus_dir: Path,
+    writer: Writer = write_atomic,
 ) -> list[Path]:
     """Write each format atomically; returns the paths written. Raises OSError on failure."""
     written = []
     for name in names:
         fmt = FORMATS[name]
         directory = prometheus_dir if name == "prometheus" else output_dir
-        data = fmt.render(report).encode("utf-8")
-        written.append(write_atomic(directory / fmt.file_name(report.target), data, fmt.mode))
+        data = fmt.render(report).encode("utf-8", errors="backslashreplace")
+        written.append(writer(directory / fmt.file_name(report.target), data, fmt.mode))
     return written

@@ -17,25 +17,29 @@ from wirecheck.checks.tcp import ConnectFacts
 from wirecheck.model import Deadline
 from wirecheck.net.parallel import gather
 from wirecheck.platform.imds import ImdsNic
-from wirecheck.platform.leases import LeaseScan, scan_leases
+from wirecheck.platform.leases import Lease, LeaseScan
+from wirecheck.platform.machine import KERNEL_ROUTE, LEASES, NICS, ROUTES
 from wirecheck.platform.routes import (
     KernelRoute,
     Nic,
     Route,
+    RouteTable,
     kernel_route,
-    linux_nics,
     lookup,
     name_windows_routes,
     normalize_mac,
     parse_route_print,
-    route_table,
 )
+from wirecheck.platform.sources import Got
 from wirecheck.system import System
 
-FACTS_BUDGET_S = 1.5  # route, NIC and lease reads share this much of the deadline at most
+FACTS_BUDGET_S = 1.5  # Windows: `route print` gets this much of the deadline at most
 
 
 CaptureFn = Callable[[str, int, Deadline, System], "CaptureOutcome"]
+
+
+IMDS_ROUTE_S = 1.0  # `ip route get` for IMDS, at most
 
 
 @dataclass(frozen=True)
@@ -84,30 +88,39 @@ def _imds(ctx: CheckContext) -> tuple[list[ImdsNic] | None, str]:
 
 def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: int) -> EgressFacts:
     target, system = ctx.config.target, ctx.system
-    budget = Deadline(min(FACTS_BUDGET_S, ctx.deadline.remaining()))
     root = system.is_root()
+    # Shared with the other checks, each read once per run within its own budget.
+    ctx.start_facts(KERNEL_ROUTE, ROUTES, NICS, LEASES)
     calls: dict[str, Callable[[], object]] = {
-        "route": lambda: kernel_route(system, target, budget.remaining()),
-        "imds_route": lambda: kernel_route(system, ctx.config.imds_address, budget.remaining()),
-        "table": lambda: route_table(system, budget.remaining()),
-        "nics": lambda: linux_nics(system, budget.remaining()),
-        "leases": lambda: scan_leases(system, now, budget),
+        "route": lambda: ctx.fact(KERNEL_ROUTE),
+        # IMDS's own route (the source it would leave with): only egress-nic asks.
+        "imds_route": lambda: kernel_route(
+            system, ctx.config.imds_address, min(IMDS_ROUTE_S, ctx.deadline.remaining())
+        ),
+        "table": lambda: ctx.fact(ROUTES),
+        "nics": lambda: ctx.fact(NICS),
+        "leases": lambda: ctx.fact(LEASES, now),
     }
     if root:
         calls["capture"] = lambda: capture(target, port, ctx.deadline, system)
     failed: dict[str, Exception] = {}
     got = gather(calls, ctx.deadline, failed)
     notes = [f"{key} failed: {type(exc).__name__}: {exc}" for key, exc in failed.items()]
-    route = got["route"]
+    route = _value(got.get("route"), notes)
     kernel = route if isinstance(route, KernelRoute) else None
-    if not isinstance(route, KernelRoute) and "route" not in failed:
-        notes.append(str(route) if route else "kernel route lookup did not finish")
-    table = got["table"]
-    routes, routes_from = table if isinstance(table, tuple) else ([], "route table not read")
-    nics_value = got["nics"]
+    if isinstance(route, str):
+        notes.append(route)
+    table = _value(got.get("table"), notes)
+    routes: list[Route] = []
+    routes_from = "route table not read"
+    if isinstance(table, RouteTable):
+        routes, routes_from = list(table.routes), table.source
+        if not table.complete:
+            notes.append(f"route table incomplete: {table.note}")
+    nics_value = _value(got.get("nics"), notes)
     nics: list[Nic] = nics_value if isinstance(nics_value, list) else []
-    scan = got["leases"]
-    leases = list(scan.leases) if isinstance(scan, LeaseScan) else None
+    scan = _value(got.get("leases"), notes)
+    leases: list[Lease] | None = list(scan.leases) if isinstance(scan, LeaseScan) else None
     leases_incomplete = scan.incomplete if isinstance(scan, LeaseScan) else ()
 
     observations: list[Observation] = []
@@ -130,7 +143,10 @@ def collect_linux(ctx: CheckContext, capture: CaptureFn, now: datetime, port: in
     imds, imds_why = _imds(ctx)
     if imds_why:
         notes.append(imds_why)
-    signals = Signals(routes, leases, imds, nics, leases_incomplete=leases_incomplete)
+    incomplete = table.note if isinstance(table, RouteTable) and not table.complete else ""
+    signals = Signals(
+        routes, leases, imds, nics, leases_incomplete=leases_incomplete, routes_note=incomplete
+    )
     choice = choose_primary(signals)
     imds_route = got.get("imds_route")
     imds_kernel = imds_route if isinstance(imds_route, KernelRoute) else None
@@ -164,6 +180,15 @@ def _sources(target: str, observations: Sequence[Observation]) -> list[SourceSee
         for seen in observations
         if seen.source
     ]
+
+
+def _value(got: object, notes: list[str]) -> object:
+    """A shared fact's value; its absence (and why) goes to the notes."""
+    if not isinstance(got, Got):
+        return None  # the gather's own deadline passed first
+    if got.value is None:
+        notes.append(got.why)
+    return got.value
 
 
 def psutil_nics() -> list[Nic]:

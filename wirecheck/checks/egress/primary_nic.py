@@ -40,6 +40,9 @@ class Signals:
     nics: Sequence[Nic] = ()
     platform_addresses: tuple[str, ...] = (PLATFORM_ADDRESS, IMDS_ADDRESS)
     leases_incomplete: tuple[str, ...] = ()  # what the lease reader could not read
+    # Why the route table was not read in full (empty: it was): then a default route that
+    # was not seen may still exist.
+    routes_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class PrimaryChoice:
 
 def choose_primary(signals: Signals) -> PrimaryChoice:
     votes = (
-        default_route_vote(signals.routes),
+        default_route_vote(signals.routes, signals.routes_note),
         lease_vote(signals.leases, signals.platform_addresses, signals.leases_incomplete),
         imds_vote(signals.imds, signals.nics),
     )
@@ -105,8 +108,10 @@ def _pick(opinions: Sequence[Vote]) -> str | None:
     return sets[0][0]
 
 
-def default_route_vote(routes: Iterable[Route]) -> Vote:
+def default_route_vote(routes: Iterable[Route], incomplete: str = "") -> Vote:
     defaults = default_routes(routes)
+    if not defaults and incomplete:
+        return Vote(DEFAULT_ROUTE, (), f"no default route among the routes read ({incomplete})")
     if not defaults:
         return Vote(DEFAULT_ROUTE, (), "no IPv4 default route in the main table")
     lowest = defaults[0].metric

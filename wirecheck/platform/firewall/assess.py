@@ -5,8 +5,10 @@ snapshots. Pure."""
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from wirecheck.platform.firewall.model import IN_HOOKS, OUT_HOOKS, Cond, Rule, Snapshot
@@ -17,31 +19,47 @@ def reachable_chains(rules: Sequence[Rule], hooks: Mapping[str, frozenset[str]])
 
     iptables base chains are named after their hook; nft base chains declare one. Other
     chains are reached by jumps; a chain reached from both directions is "both".
+
+    A walk over the chains, not over the rules: the rules are indexed by chain once, each
+    jump is an edge, and each direction visits each chain and edge at most once (linear).
     """
-    direction: dict[str, str] = {}
+    existing: set[str] = set()
+    seeds: dict[str, set[str]] = {"out": set(), "in": set()}
     for rule in rules:
         name = f"{rule.table} {rule.chain}"
+        if name in existing:
+            continue
+        existing.add(name)
         hook = next(iter(hooks.get(name, frozenset({rule.chain}))), rule.chain)
         if hook in OUT_HOOKS:
-            direction[name] = "out"
+            seeds["out"].add(name)
         elif hook in IN_HOOKS:
-            direction[name] = "in"
-    changed = True
-    while changed:
-        changed = False
-        for rule in rules:
-            here = direction.get(f"{rule.table} {rule.chain}")
-            if not here or not rule.verdict:
-                continue
+            seeds["in"].add(name)
+    edges: dict[str, list[str]] = {}
+    for rule in rules:
+        if rule.verdict:
             there = f"{rule.table} {rule.verdict}"
-            if there not in direction:
-                if any(f"{r.table} {r.chain}" == there for r in rules):
-                    direction[there] = here
-                    changed = True
-            elif direction[there] != here and direction[there] != "both":
-                direction[there] = "both"
-                changed = True
+            if there in existing:
+                edges.setdefault(f"{rule.table} {rule.chain}", []).append(there)
+    reached = {way: _walk(start, edges) for way, start in seeds.items()}
+    direction: dict[str, str] = {}
+    for name in existing:
+        ways = [way for way in ("out", "in") if name in reached[way]]
+        if ways:
+            direction[name] = "both" if len(ways) == 2 else ways[0]
     return direction
+
+
+def _walk(start: Iterable[str], edges: Mapping[str, Sequence[str]]) -> set[str]:
+    """Every chain reachable from `start` along `edges` (breadth first, each edge once)."""
+    seen = set(start)
+    queue = deque(seen)
+    while queue:
+        for there in edges.get(queue.popleft(), ()):
+            if there not in seen:
+                seen.add(there)
+                queue.append(there)
+    return seen
 
 
 def touches(rule: Rule, address: str, protocol: str, port: int, direction: str = "out") -> bool:
@@ -59,7 +77,21 @@ def touches(rule: Rule, address: str, protocol: str, port: int, direction: str =
     return _holds(ports, lambda v: _in_ports(port, v))
 
 
-def jumps_into(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
+def may_touch_any(
+    rule: Rule, addresses: Iterable[str], ports: Iterable[int], direction: str = "out"
+) -> bool:
+    """`touches` for any of these addresses and ports, over TCP or UDP: the address first,
+    so a rule for another network is dismissed in one look, not one per port."""
+    m = rule.match
+    addr, port_cond = (m.daddr, m.dport) if direction == "out" else (m.saddr, m.sport)
+    if not any(_holds(addr, lambda v, a=a: _in_network(a, v)) for a in addresses):
+        return False
+    if not _holds(m.protocol, lambda v: v in ("tcp", "udp", "all", "0")):
+        return False
+    return any(_holds(port_cond, lambda v, p=p: _in_ports(p, v)) for p in ports)
+
+
+def jumps_into(rules: Sequence[Rule]) -> dict[str, list[Rule]]:
     """ "table chain" -> the rules that jump (or go) to that chain."""
     chains = {f"{r.table} {r.chain}" for r in rules}
     callers: dict[str, list[Rule]] = {}
@@ -77,22 +109,78 @@ def touches_path(
     protocol: str,
     port: int,
     direction: str = "out",
-    _seen: frozenset[str] = frozenset(),
 ) -> bool:
     """`touches`, and for a rule in a user chain: some jump into that chain touches it too
-    (a DROP in a chain entered only for 168.63.0.0/16 does not touch IMDS traffic)."""
+    (a DROP in a chain entered only for 168.63.0.0/16 does not touch IMDS traffic).
+
+    One question, answered by a backward search that visits each chain once; to ask it of
+    many rules, use `FlowPaths`, which answers each chain once for all of them.
+    """
     if not touches(rule, address, protocol, port, direction):
         return False
     here = f"{rule.table} {rule.chain}"
-    entries = callers.get(here)
-    if not entries:
-        return True  # a base chain
-    if here in _seen:
-        return False  # a jump loop: no new path
-    return any(
-        touches_path(c, callers, address, protocol, port, direction, _seen | {here})
-        for c in entries
-    )
+    seen = {here}
+    stack = [here]
+    while stack:
+        entries = callers.get(stack.pop())
+        if not entries:
+            return True  # a base chain (or one nothing jumps into): the path starts here
+        for caller in entries:
+            there = f"{caller.table} {caller.chain}"
+            if there not in seen and touches(caller, address, protocol, port, direction):
+                seen.add(there)
+                stack.append(there)
+    return False
+
+
+class FlowPaths:
+    """Which chains a packet of one flow can enter, for every rule of a snapshot at once.
+
+    A chain is entered when nothing jumps into it (a base chain) or when a rule that
+    touches the flow jumps into it from an entered chain: a walk forward from the base
+    chains, per flow and direction, each chain and each jump looked at once (linear in the
+    rules), done the first time a rule of that flow is asked about.
+    """
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.callers = jumps_into(rules)
+        self._jumps: dict[str, list[Rule]] = {}
+        chains: list[str] = []
+        for rule in rules:
+            here = f"{rule.table} {rule.chain}"
+            if here not in self._jumps:
+                self._jumps[here] = []
+                chains.append(here)
+            if rule.verdict and f"{rule.table} {rule.verdict}" in self.callers:
+                self._jumps[here].append(rule)
+        self._bases = [c for c in chains if c not in self.callers]
+        self._entered: dict[tuple[str, str, int, str], set[str]] = {}
+        self.jumps_evaluated = 0  # work done, for tests: at most one look per jump and flow
+
+    def touches_path(
+        self, rule: Rule, address: str, protocol: str, port: int, direction: str = "out"
+    ) -> bool:
+        """The same answer as `touches_path(rule, callers, ...)`, for any number of rules
+        in the time of one walk per flow."""
+        if not touches(rule, address, protocol, port, direction):
+            return False
+        return f"{rule.table} {rule.chain}" in self.entered(address, protocol, port, direction)
+
+    def entered(self, address: str, protocol: str, port: int, direction: str) -> set[str]:
+        key = (address, protocol, port, direction)
+        found = self._entered.get(key)
+        if found is None:
+            found = set(self._bases)
+            queue = deque(self._bases)
+            while queue:
+                for jump in self._jumps.get(queue.popleft(), ()):
+                    self.jumps_evaluated += 1
+                    there = f"{jump.table} {jump.verdict}"
+                    if there not in found and touches(jump, address, protocol, port, direction):
+                        found.add(there)
+                        queue.append(there)
+            self._entered[key] = found
+        return found
 
 
 def mentions(rule: Rule, address: str, ports: Iterable[int]) -> bool:
@@ -166,6 +254,12 @@ def _holds(cond: Cond | None, test: Any) -> bool:
     return any(test(v) for v in cond.values) != cond.negated
 
 
+# A big ruleset names the same networks and ports over and over (and the probes' few
+# addresses and ports are asked about each): each pair is decided once.
+_CACHED = 1 << 16
+
+
+@lru_cache(maxsize=_CACHED)
 def _in_network(address: str, value: str) -> bool:
     try:
         return ipaddress.IPv4Address(address) in ipaddress.IPv4Network(value, strict=False)
@@ -181,6 +275,7 @@ def _single_host(values: tuple[str, ...], endpoint: str) -> bool:
     return len(values) == 1 and values[0] in (endpoint, f"{endpoint}/32")
 
 
+@lru_cache(maxsize=_CACHED)
 def _in_ports(port: int, value: str) -> bool:
     low, _, high = value.partition("-")
     try:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 # probe is the culprit.
 BLOCKING = frozenset({"DROP", "REJECT", "BLOCK"})  # BLOCK: Windows Firewall
 IPTABLES_TABLES = ("raw", "mangle", "nat", "filter", "security")
+# The tables whose rules can drop a packet: nat cannot (iptables refuses DROP and REJECT
+# there), so a counted culprit is never in it.
+FILTERING_TABLES = ("raw", "mangle", "filter", "security")
 # Chains locally generated packets (and their replies) traverse, by direction.
 OUT_HOOKS = frozenset({"OUTPUT", "POSTROUTING", "output", "postrouting"})
 IN_HOOKS = frozenset({"INPUT", "PREROUTING", "input", "prerouting"})
@@ -67,6 +70,15 @@ class Snapshot:
     sources: tuple[str, ...] = ()  # the commands and files that were read
     notes: tuple[str, ...] = ()  # what could not be read, and why
     hooks: Mapping[str, frozenset[str]] = field(default_factory=dict)  # see reachable_chains
+    # iptables tables left out, to be read once per run rather than before and after the
+    # probes (the nat table, which cannot drop, of a big iptables-nft ruleset).
+    deferred: tuple[str, ...] = ()
+    # Tables read only once (no counters from before the probes to compare with).
+    once: tuple[str, ...] = ()
+    # What was not read in full (its time ran out), in words: no rule's absence may be
+    # stated for it.
+    incomplete: tuple[str, ...] = ()
+    read_s: float = 0.0  # how long reading it took (the next reading takes about as long)
 
     @property
     def readable(self) -> bool:

@@ -7,10 +7,13 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree
 
+from wirecheck.model import Deadline
+from wirecheck.platform.budget import checked
 from wirecheck.platform.firewall.model import Cond, Match, Rule
+from wirecheck.platform.firewall.relevance import Interest, keep_relevant
 
 _PROTO_NUMBERS = {"0": "all", "1": "icmp", "6": "tcp", "17": "udp"}
 # `iptables -L` without -n names ports by service (`tcp dpt:domain`); the ones that matter here.
@@ -37,51 +40,155 @@ def _policy_rule(table: str, chain: str, verdict: str, packets: str, octets: str
     )
 
 
-def parse_iptables_save(text: str) -> list[Rule]:
-    """`iptables-save -c`: every table, every rule with `[packets:bytes]`, and chain policies."""
-    rules: list[Rule] = []
+_SAVE_POLICY = re.compile(r":(\S+)\s+(ACCEPT|DROP)\s+\[(\d+):(\d+)\]")
+_SAVE_RULE = re.compile(r"(?:\[(\d+):(\d+)\]\s+)?-A\s+(\S+)\s*(.*)")
+
+
+def parse_iptables_save(
+    text: str, until: Deadline | None = None, interest: Interest | None = None
+) -> list[Rule]:
+    """`iptables-save -c`: every table, every rule with `[packets:bytes]`, and chain policies.
+
+    `interest`: keep only the rules that can matter to that traffic (and the policies);
+    see `relevance`. Linear in the text; raises OutOfTime when `until` expires first."""
+    entries: list[_Entry] = []
     table = ""
-    seen: dict[tuple[str, str, str], int] = {}
-    for raw in text.splitlines():
+    for raw in checked(text.splitlines(), until):
         line = raw.strip()
         if line.startswith("*"):
             table = line[1:]
             continue
-        policy = re.fullmatch(r":(\S+)\s+(ACCEPT|DROP)\s+\[(\d+):(\d+)\]", line)
+        policy = _SAVE_POLICY.fullmatch(line)
         if policy:
             chain, verdict, packets, octets = policy.groups()
-            rules.append(_policy_rule(table, chain, verdict, packets, octets))
+            entries.append(_Entry(table, chain, verdict, packets, octets, policy=True))
             continue
-        counted = re.fullmatch(r"(?:\[(\d+):(\d+)\]\s+)?-A\s+(\S+)\s*(.*)", line)
-        if not counted:
-            continue
-        packets, octets, chain, spec = counted.groups()
-        occurrence = seen.setdefault((table, chain, spec), 0)
-        seen[(table, chain, spec)] += 1
-        match, verdict = parse_iptables_spec(spec)
-        rules.append(
-            Rule(
-                "iptables",
-                table,
-                chain,
-                f"-A {chain} {spec}".strip(),
-                verdict,
-                match,
-                int(packets) if packets is not None else None,
-                int(octets) if octets is not None else None,
-                key=f"iptables {table} {chain} {spec} #{occurrence}",
-                remove=f"iptables -t {table} -D {chain} {spec}".strip(),
+        counted = _SAVE_RULE.fullmatch(line)
+        if counted:
+            packets, octets, chain, spec = counted.groups()
+            entries.append(_Entry(table, chain, spec, packets, octets))
+    return _rules(entries, until, interest)
+
+
+class _Entry(NamedTuple):
+    """One line of a listing, before it is parsed: a rule (its spec) or a chain's policy."""
+
+    table: str
+    chain: str
+    spec: str  # the policy's verdict, for a policy
+    packets: str | None
+    octets: str | None
+    policy: bool = False
+
+
+def _rules(
+    entries: list[_Entry],
+    until: Deadline | None,
+    interest: Interest | None,
+    entering: bool = False,
+) -> list[Rule]:
+    """The entries parsed, in order; with `interest`, only those that can matter to it
+    (`entering`: and the jumps that can match its packets)."""
+    keep = [True] * len(entries)
+    if interest is not None:
+        tables: dict[str, list[int]] = {}
+        for index, entry in enumerate(entries):
+            if not entry.policy:
+                tables.setdefault(entry.table, []).append(index)
+        for indexes in tables.values():
+            kept = keep_relevant(
+                [(entries[i].chain, entries[i].spec) for i in indexes], interest, entering
             )
-        )
+            for index, wanted in zip(indexes, kept):
+                keep[index] = wanted
+    rules: list[Rule] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for entry, wanted in checked(zip(entries, keep), until):
+        if entry.policy:
+            packets, octets = entry.packets or "0", entry.octets or "0"
+            rules.append(_policy_rule(entry.table, entry.chain, entry.spec, packets, octets))
+            continue
+        occurrence = seen.setdefault((entry.table, entry.chain, entry.spec), 0)
+        seen[(entry.table, entry.chain, entry.spec)] += 1
+        if wanted:
+            rules.append(
+                _spec_rule(
+                    entry.table, entry.chain, entry.spec, entry.packets, entry.octets, occurrence
+                )
+            )
     return rules
+
+
+def _spec_rule(
+    table: str, chain: str, spec: str, packets: str | None, octets: str | None, occurrence: int
+) -> Rule:
+    """A rule in iptables-save syntax; `occurrence`: how many identical ones came before
+    (their keys differ)."""
+    match, verdict = parse_iptables_spec(spec)
+    return Rule(
+        "iptables",
+        table,
+        chain,
+        f"-A {chain} {spec}".strip(),
+        verdict,
+        match,
+        int(packets) if packets is not None else None,
+        int(octets) if octets is not None else None,
+        key=f"iptables {table} {chain} {spec} #{occurrence}",
+        remove=f"iptables -t {table} -D {chain} {spec}".strip(),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# iptables -t TABLE -S -v
+
+_RULES_POLICY = re.compile(r"-P\s+(\S+)\s+(ACCEPT|DROP)(?:\s+-c\s+(\d+)\s+(\d+))?")
+_RULES_RULE = re.compile(r"-A\s+(\S+)\s*(.*)")
+# `-S -v` puts the counters before the target (`... -c 12 720 -j DROP`), or last.
+_RULES_COUNTERS = re.compile(r"(?:^|\s)-c\s+(\d+)\s+(\d+)(?=\s+-[jg]\s|\s*$)")
+
+
+def parse_iptables_rules(
+    text: str,
+    table: str,
+    until: Deadline | None = None,
+    interest: Interest | None = None,
+    entering: bool = False,
+) -> list[Rule]:
+    """`iptables -w -t TABLE -S -v` (or `-S CHAIN`): rules and policies, with counters, in
+    the syntax of iptables-save (the same keys and removal commands). `interest`: as for
+    `parse_iptables_save`; `entering`: keep the jumps that can match its packets too (a
+    walk follows them). Linear in the text; raises OutOfTime when `until` expires first."""
+    entries: list[_Entry] = []
+    for raw in checked(text.splitlines(), until):
+        line = raw.strip()
+        policy = _RULES_POLICY.fullmatch(line) if line.startswith("-P") else None
+        if policy:
+            chain, verdict, packets, octets = policy.groups()
+            entries.append(_Entry(table, chain, verdict, packets, octets, policy=True))
+            continue
+        added = _RULES_RULE.fullmatch(line)
+        if not added:
+            continue  # -N CHAIN, blank lines
+        chain, spec = added.groups()
+        packets = octets = None
+        at = spec.rfind("-c ")
+        if at != -1:
+            # The counters: before the target, or last (a quoted comment cannot end there).
+            counters = _RULES_COUNTERS.search(spec, max(0, at - 1)) or next(
+                reversed(list(_RULES_COUNTERS.finditer(spec))), None
+            )
+            if counters is not None:
+                packets, octets = counters.groups()
+                spec = f"{spec[: counters.start()]} {spec[counters.end() :]}".strip()
+                spec = " ".join(spec.split()) if "  " in spec else spec
+        entries.append(_Entry(table, chain, spec, packets, octets))
+    return _rules(entries, until, interest, entering)
 
 
 def parse_iptables_spec(spec: str) -> tuple[Match, str | None]:
     """The conditions and target of one rule in iptables-save syntax."""
-    try:
-        words = shlex.split(spec)
-    except ValueError:
-        words = spec.split()
+    words = _shell_words(spec)
     conds: dict[str, Cond] = {}
     verdict: str | None = None
     negate = False
@@ -110,6 +217,45 @@ def parse_iptables_spec(spec: str) -> tuple[Match, str | None]:
             i += 2 if word in _WITH_ARGUMENT else 1
         negate = False
     return _match(conds, unknown), verdict
+
+
+# A shell word: plain characters, backslash escapes and quoted parts, as iptables-save
+# quotes comments (`--comment "ns/svc:http"`).
+_WORD_PATTERN = r"""(?:[^\s"'\\]|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+"""
+_WORD = re.compile(_WORD_PATTERN)
+_WORDS = re.compile(rf"\s*(?:{_WORD_PATTERN}\s*)*")
+_QUOTED = re.compile(r"""\\(.)|"((?:[^"\\]|\\.)*)"|'([^']*)'""")
+
+
+def _shell_words(spec: str) -> list[str]:
+    """`spec` split as a POSIX shell would (what shlex.split does, 20x quicker: a big
+    ruleset has tens of thousands of quoted comments); unbalanced quotes: split on spaces."""
+    if '"' not in spec and "'" not in spec and "\\" not in spec:
+        return spec.split()
+    simple = "'" not in spec and "\\" not in spec and spec.count('"') % 2 == 0
+    if not simple and not _WORDS.fullmatch(spec):
+        try:  # an odd form (a trailing backslash, an unbalanced quote): shlex decides
+            return shlex.split(spec)
+        except ValueError:
+            return spec.split()
+    return [_unquote_word(word) for word in _WORD.findall(spec)]
+
+
+def _unquote_word(word: str) -> str:
+    if '"' not in word and "'" not in word and "\\" not in word:
+        return word
+    if word[0] == word[-1] == '"' and word.count('"') == 2 and "\\" not in word:
+        return word[1:-1]  # iptables-save's quoted comment: the usual quoted word
+    return _QUOTED.sub(_unquoted, word)
+
+
+def _unquoted(found: re.Match[str]) -> str:
+    escaped, double, single = found.groups()
+    if escaped is not None:
+        return escaped
+    if double is not None:
+        return re.sub(r"\\([\\\"])", r"\1", double)  # shlex: the only escapes inside "..."
+    return single or ""
 
 
 # Options that load a match module or annotate, and restrict nothing by themselves.
