@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -709,3 +711,34 @@ def test_every_bad_row_is_explained_by_some_cause(statuses: dict[str, Status]) -
     assert bad <= explained
     assert (causes == (NO_PROBLEM,)) == (not bad)
     assert all(cause.fix and cause.summary for cause in causes)
+
+
+def test_every_facts_kind_names_the_class_its_check_declares() -> None:
+    from wirecheck.checks.catalogue import load_all
+    from wirecheck.diagnose import kinds
+
+    declared = {spec.facts for spec in load_all() if spec.facts is not None}
+    for kind in kinds.ALL:
+        loaded = kind.load()
+        assert loaded.__name__ == kind.name
+        # Each is a check's declared facts class, or one of its subclasses.
+        assert any(issubclass(loaded, cls) or issubclass(cls, loaded) for cls in declared), kind
+
+
+def test_a_run_of_one_check_loads_no_other_check_for_its_diagnosis() -> None:
+    code = (
+        "import sys\n"
+        "from wirecheck.model import RunConfig\n"
+        "from wirecheck.session import run_session\n"
+        "run_session(RunConfig(target='127.0.0.1', timeout_s=1.0, only=frozenset({'tcp-80'})))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('wirecheck.checks.')))\n"
+        "print('dns' in sys.modules, 'scapy' in sys.modules, 'http.client' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    modules, heavy = done.stdout.splitlines()
+    assert (
+        modules == "['wirecheck.checks.base', 'wirecheck.checks.catalogue', 'wirecheck.checks.tcp']"
+    )
+    assert heavy == "False False False"

@@ -11,16 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wirecheck import advice
-from wirecheck.checks.conntrack import ConntrackFacts
-from wirecheck.checks.egress.judge import EgressFacts
-from wirecheck.checks.endpoint import EndpointFacts
-from wirecheck.checks.firewall import FirewallFacts
-from wirecheck.checks.guest_agent import LinuxAgentFacts
-from wirecheck.checks.imds import ImdsFacts
-from wirecheck.checks.privileges import PrivilegesFacts
-from wirecheck.checks.tcp import ConnectFacts
-from wirecheck.checks.trace import TraceFacts
-from wirecheck.checks.wire import WireFacts
+from wirecheck.diagnose import kinds as k
 from wirecheck.diagnose.view import OUTCOME_WORDS, Found, RunView, sentence, verb
 from wirecheck.model import Status
 from wirecheck.net.errors import NetOutcome
@@ -29,13 +20,13 @@ Rule = Callable[[RunView], "list[Found]"]
 
 
 def non_root_agent_firewall(run: RunView) -> list[Found]:
-    privileges = run.facts("privileges", PrivilegesFacts)
+    privileges = run.facts("privileges", k.PRIVILEGES)
     if privileges is None or privileges.root:
         return []
     timeouts = run.failing("connect", ["timeout"])
     if not timeouts:
         return []
-    firewall = run.facts("firewall", FirewallFacts)
+    firewall = run.facts("firewall", k.FIREWALL)
     agent_counted = firewall.agent_counted if firewall else ()
     agent_rules = firewall.agent_firewall if firewall else None
     state = privileges.agent_firewall
@@ -71,7 +62,7 @@ def non_root_agent_firewall(run: RunView) -> list[Found]:
 
 
 def counted_local_rules(run: RunView) -> list[Found]:
-    firewall = run.facts("firewall", FirewallFacts)
+    firewall = run.facts("firewall", k.FIREWALL)
     found = []
     for item in firewall.culprits if firewall else ():
         if not item.probes:
@@ -97,7 +88,7 @@ def counted_local_rules(run: RunView) -> list[Found]:
 def agent_firewall_as_root(run: RunView) -> list[Found]:
     """Running as root, the guest agent's own DROP counted the failing probes' packets: its
     rules are out of order, incomplete, or do not take this process for uid 0."""
-    firewall = run.facts("firewall", FirewallFacts)
+    firewall = run.facts("firewall", k.FIREWALL)
     review = firewall.agent_review if firewall else None
     if firewall is None or review is None or not firewall.agent_dropped_root:
         return []
@@ -135,7 +126,7 @@ def agent_firewall_as_root(run: RunView) -> list[Found]:
 def suspect_local_rules(run: RunView) -> list[Found]:
     """Windows (no counters) and rules without counters: a matching blocking rule."""
     row = run.get("firewall")
-    firewall = run.facts("firewall", FirewallFacts)
+    firewall = run.facts("firewall", k.FIREWALL)
     if row is None or firewall is None or row.status not in (Status.FAIL, Status.WARN):
         return []
     if not firewall.suspects:
@@ -180,13 +171,13 @@ def blocked_locally(run: RunView) -> list[Found]:
 
 
 def _windows_refused(run: RunView, probe: str) -> bool:
-    facts = run.facts(probe, ConnectFacts)
+    facts = run.facts(probe, k.CONNECT)
     return facts is not None and (facts.errno or "").startswith("WSAEACCES")
 
 
 def conntrack_full(run: RunView) -> list[Found]:
     """Probes time out while the kernel says its connection-tracking table is full."""
-    facts = run.facts("conntrack", ConntrackFacts)
+    facts = run.facts("conntrack", k.CONNTRACK)
     row = run.get("conntrack")
     if facts is None or row is None or not facts.dropping or not run.open("conntrack"):
         return []
@@ -207,7 +198,7 @@ def conntrack_full(run: RunView) -> list[Found]:
 
 def wrong_source(run: RunView) -> list[Found]:
     """Packets leave the primary NIC with a secondary address: the platform ignores them."""
-    egress = run.facts("egress-nic", EgressFacts)
+    egress = run.facts("egress-nic", k.EGRESS)
     problem = egress.source_problem if egress else None
     if egress is None or problem is None or not run.open("egress-nic"):
         return []
@@ -215,7 +206,7 @@ def wrong_source(run: RunView) -> list[Found]:
     affected = run.failing("connect", lost)
     dns = run.failing("dns", lost)
     reverse = [p for p in run.probes("ptr") if dns and run.open(p) and run.failed(p)]
-    imds = run.facts("imds", ImdsFacts)
+    imds = run.facts("imds", k.IMDS)
     imds_lost = imds is not None and run.open("imds") and imds.fetch.outcome.value in lost
     consequence = []
     if affected:
@@ -257,7 +248,7 @@ def wrong_nic(run: RunView) -> list[Found]:
             ["egress-nic"],
         )
         return [Found(cause, 35)]
-    egress = run.facts("egress-nic", EgressFacts)
+    egress = run.facts("egress-nic", k.EGRESS)
     leaves = egress.leaves_by if egress else None
     primary = egress.choice.interface if egress else None
     lost = ["timeout", "unreachable", "refused"]
@@ -286,7 +277,7 @@ def wrong_nic(run: RunView) -> list[Found]:
 def proxy_agent_refused(run: RunView) -> list[Found]:
     """The GuestProxyAgent on this VM answered the request itself: not WireServer's error."""
     found = []
-    wire, imds = run.facts("wire-versions", WireFacts), run.facts("imds", ImdsFacts)
+    wire, imds = run.facts("wire-versions", k.WIRE), run.facts("imds", k.IMDS)
     for check_id, service, refusal in (
         ("wire-versions", "WireServer", wire.proxy_agent_refusal if wire else None),
         ("imds", "IMDS", imds.proxy_agent_refusal if imds else None),
@@ -310,7 +301,7 @@ def proxy_agent_refused(run: RunView) -> list[Found]:
 
 def wireserver_errors(run: RunView) -> list[Found]:
     row = run.get("wire-versions")
-    wire = run.facts("wire-versions", WireFacts)
+    wire = run.facts("wire-versions", k.WIRE)
     if row is None or wire is None or not run.open("wire-versions") or run.wire_connect_failed():
         return []
     status, elapsed = wire.fetch.http_status, wire.fetch.elapsed_ms
@@ -352,7 +343,7 @@ def path_hops(run: RunView) -> list[Found]:
     for probe in run.probes("connect"):
         trace = run.trace_of(probe)
         row = run.get(trace) if trace else None
-        facts = run.facts(trace, TraceFacts) if trace else None
+        facts = run.facts(trace, k.TRACE) if trace else None
         if trace is None or row is None or facts is None or not run.open(trace):
             continue
         routers = [h for h in facts.hops if h.kind == "router" and h.address]
@@ -394,7 +385,7 @@ def path_hops(run: RunView) -> list[Found]:
 def upstream(run: RunView) -> list[Found]:
     found = []
     target = run.target
-    privileges = run.facts("privileges", PrivilegesFacts)
+    privileges = run.facts("privileges", k.PRIVILEGES)
     for outcome in ("timeout", "refused", "unreachable"):
         probes = run.failing("connect", [outcome])
         if not probes:
@@ -482,13 +473,13 @@ def dns_transport(run: RunView) -> list[Found]:
 def static_address(run: RunView) -> list[Found]:
     """A statically configured VM whose guest agent has nothing to find WireServer by."""
     row = run.get("endpoint")
-    facts = run.facts("endpoint", EndpointFacts)
+    facts = run.facts("endpoint", k.ENDPOINT)
     if row is None or facts is None or not run.open("endpoint") or facts.found:
         return []
     static = facts.static
     if not static:
         return []
-    agent = run.facts("guest-agent", LinuxAgentFacts)
+    agent = run.facts("guest-agent", k.LINUX_AGENT)
     dhcp = [e for e in (agent.errors if agent else []) if "dhcp" in e.message.lower()]
     rows = ["endpoint", *(["guest-agent"] if dhcp and run.open("guest-agent") else [])]
     first = static[0]
@@ -508,7 +499,7 @@ def static_address(run: RunView) -> list[Found]:
 def pods_blocked(run: RunView) -> list[Found]:
     """The VM forwards for containers or pods, and a FORWARD-path rule (not AKS's own)
     drops their traffic to the platform: the VM's own probes pass, the pods' do not."""
-    firewall = run.facts("firewall", FirewallFacts)
+    firewall = run.facts("firewall", k.FIREWALL)
     row = run.get("firewall")
     if firewall is None or row is None or not firewall.foreign_pod_blocks:
         return []
@@ -538,7 +529,7 @@ def _in_error(run: RunView, check_id: str) -> bool:
 
 def endpoint(run: RunView) -> list[Found]:
     row = run.get("endpoint")
-    facts = run.facts("endpoint", EndpointFacts)
+    facts = run.facts("endpoint", k.ENDPOINT)
     if row is None or not run.open("endpoint"):
         return []
     differs = facts is not None and facts.agent_would_use != facts.target

@@ -7,9 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from wirecheck.checks.base import CheckSpec, ProbeFacts
-from wirecheck.checks.tcp import ConnectFacts
-from wirecheck.checks.trace import TraceFacts
-from wirecheck.checks.wire import WireFacts
+from wirecheck.diagnose import kinds as k
+from wirecheck.diagnose.kinds import Kind
 from wirecheck.model import Cause, CheckResult, F, Status
 
 _BAD = (Status.FAIL, Status.ERROR, Status.WARN)
@@ -54,9 +53,13 @@ class RunView:
     def get(self, check_id: str) -> CheckResult | None:
         return self.by_id.get(check_id)
 
-    def facts(self, check_id: str, kind: type[F]) -> F | None:
+    def facts(self, check_id: str, kind: Kind[F] | type[F]) -> F | None:
+        """A row's facts, if it has them and they are of this kind (see `kinds`: a kind's
+        class is loaded only here, once a row of it is found)."""
         result = self.by_id.get(check_id)
-        return result.facts_as(kind) if result else None
+        if result is None or result.facts is None:
+            return None
+        return result.facts_as(kind.load() if isinstance(kind, Kind) else kind)
 
     def bad(self, check_id: str) -> bool:
         result = self.by_id.get(check_id)
@@ -97,14 +100,19 @@ class RunView:
         return (spec is not None and spec.probe == "connect") or check_id in PROBE_NAMES
 
     def port(self, check_id: str) -> str:
-        connect = self.facts(check_id, ConnectFacts)
-        trace = self.facts(check_id, TraceFacts)
-        port = connect.port if connect else trace.port if trace else None
+        spec = self.specs.get(check_id)
+        probe = spec.probe if spec else None
+        if probe == "trace":
+            trace = self.facts(check_id, k.TRACE)
+            port = trace.port if trace is not None else None
+        else:
+            connect = self.facts(check_id, k.CONNECT)
+            port = connect.port if connect is not None else None
         return str(port) if port is not None else check_id.rsplit("-", 1)[-1]
 
     def wire_connect_failed(self) -> bool:
         """wire-versions failed before any HTTP: for the same reason as TCP 80."""
-        wire = self.facts("wire-versions", WireFacts)
+        wire = self.facts("wire-versions", k.WIRE)
         return wire is not None and self.failed("wire-versions") and not wire.fetch.connected
 
     # -- wording ---------------------------------------------------------------------------
@@ -114,7 +122,7 @@ class RunView:
         facts = self.facts(check_id, ProbeFacts)
         outcome = facts.net_outcome.value if facts is not None and self.bad(check_id) else ""
         word = OUTCOME_WORDS.get(outcome, "fails")
-        refused_as = self.facts(check_id, ConnectFacts)
+        refused_as = self.facts(check_id, k.CONNECT)
         if outcome == "blocked" and refused_as is not None and refused_as.errno:
             # The error the system gave: EPERM on Linux, WSAEACCES on Windows.
             word = word.replace("EPERM", refused_as.errno.split(" ", 1)[0])
