@@ -166,3 +166,30 @@ def test_the_diagnosis_blames_the_full_table_for_the_timeouts() -> None:
 
 def test_a_log_line_without_a_time_is_not_recent() -> None:
     assert recent([LogLine("x", None)], NOW, timedelta(hours=1)) == []
+
+
+def test_no_drop_since_boot_and_room_left_reads_no_kernel_log() -> None:
+    # Every drop column zero: the kernel never dropped for want of room, so it logged
+    # nothing; dmesg is not run (the healthy run's common case).
+    stat = fixture_text("proc-net-stat-nf_conntrack.txt")
+    lines = stat.splitlines()
+    header, rows = lines[0], lines[1:]
+    columns = header.split()
+    quiet = [
+        " ".join(
+            "00000000" if name in ("drop", "early_drop", "insert_failed") else value
+            for name, value in zip(columns, row.split())
+        )
+        for row in rows
+    ]
+    quiet_stat = "\n".join([header, *quiet]) + "\n"
+    machine = _machine(quiet_stat, quiet_stat, fixture_text("dmesg-conntrack-table-full.txt"))
+    machine.files[COUNT] = "1200\n"
+    prepared = prepare_conntrack(context(machine))
+    outcome = run_conntrack(context(machine, prepared={"conntrack": prepared}), now=lambda: NOW)
+    assert (outcome.status, outcome.finding) == (
+        Status.OK,
+        "the connection-tracking table holds 1200 of 262144 entries; no drops during the "
+        "probes; no drop for want of room since boot",
+    )
+    assert ("dmesg", "--time-format", "iso") not in machine.ran

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Outcome
 from wirecheck.model import IMDS_ADDRESS, PLATFORM_ADDRESS, Deadline, Facts, Status
@@ -24,13 +24,10 @@ from wirecheck.platform.machine import LEASES, ROUTES
 from wirecheck.platform.netconfig import InterfaceConfig, NetConfig, read_netconfig
 from wirecheck.platform.routes import Route, RouteTable, default_routes, parse_route_print
 from wirecheck.platform.waagent import WAAGENT_CONF, WIRESERVER_ENDPOINT_FILE, parse_conf
-from wirecheck.platform.windows_nics import (
-    Adapter,
-    link_local_catchers,
-    parse_ipconfig_all,
-    primary_adapter,
-)
 from wirecheck.system import CommandResult
+
+if TYPE_CHECKING:
+    from wirecheck.platform.windows_nics import Adapter
 
 # The lease, route and configuration reads may use this share of the time left: they are
 # quick, and a bigger budget only matters on a machine with huge lease files.
@@ -391,6 +388,12 @@ def judge_windows(facts: WindowsNicFacts) -> Outcome:
 
 
 def collect_windows(ctx: CheckContext) -> WindowsNicFacts | Outcome:
+    from wirecheck.platform.windows_nics import (  # Windows only
+        link_local_catchers,
+        parse_ipconfig_all,
+        primary_adapter,
+    )
+
     remaining = ctx.deadline.remaining()
     budget = Deadline(min(remaining, max(FACTS_MIN_S, remaining * FACTS_SHARE)))
     got = gather(

@@ -16,7 +16,6 @@ from typing import Any
 
 from wirecheck.checks.base import CheckContext, CheckSpec, Degradation, Outcome
 from wirecheck.checks.catalogue import load_all
-from wirecheck.checks.firewall_windows import windows_snapshot
 from wirecheck.checks.guest_agent import LinuxAgentFacts
 from wirecheck.model import CheckResult, Facts, RunConfig, Status
 from wirecheck.platform.firewall.agent_rules import AgentReview, review
@@ -279,6 +278,8 @@ def with_deferred(after: Snapshot, deferred: Got[Snapshot]) -> Snapshot:
 
 
 def _windows(ctx: CheckContext) -> Outcome:
+    from wirecheck.checks.firewall_windows import windows_snapshot  # Windows only
+
     traffic = flows(load_all(), ctx.config)
     after = windows_snapshot(ctx, [(f.address, f.protocol, f.port) for f in traffic])
     if isinstance(after, Outcome):

@@ -31,11 +31,6 @@ from wirecheck.platform.waagent import (
 
 if TYPE_CHECKING:
     from typing_extensions import TypeGuard  # typing.TypeGuard is new in 3.10
-from wirecheck.platform.windows import (
-    WINDOWS_AGENT_SERVICES,
-    WINDOWS_PROXY_AGENT_SERVICE,
-    parse_sc_query,
-)
 from wirecheck.system import CommandResult
 
 AGENT_UNITS = ("walinuxagent.service", "waagent.service")
@@ -374,7 +369,14 @@ def _agent_processes(ctx: CheckContext) -> dict[str, tuple[str, ...]]:
 
 
 def run_windows(ctx: CheckContext) -> Outcome:
+    from wirecheck.platform.windows import (  # Windows only
+        WINDOWS_AGENT_SERVICES,
+        WINDOWS_PROXY_AGENT_SERVICE,
+        parse_sc_query,
+    )
+
     budget = Deadline(min(FACTS_BUDGET_S, ctx.deadline.remaining()))
+
     names = (*WINDOWS_AGENT_SERVICES, WINDOWS_PROXY_AGENT_SERVICE)
     got = gather(
         {name: _sc_query(ctx, name, budget) for name in names},
