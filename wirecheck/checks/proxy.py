@@ -22,7 +22,6 @@ from wirecheck.platform.proxy import (
     proxy_variables,
 )
 from wirecheck.platform.waagent import WAAGENT_CONF, conf_proxy, parse_conf
-from wirecheck.platform.wininet import INTERNET_SETTINGS
 
 AGENT_UNITS = ("walinuxagent.service", "waagent.service")
 COMMAND_TIMEOUT_S = 1.0
@@ -183,6 +182,8 @@ def _fix(catching: list[ProxySetting], target: str, imds: str) -> str:
             f'bypass-list="<local>;{target};{imds}"`'
         )
     for hive in sorted({w.split("(")[1].rstrip(")") for w in where if w.startswith("WinINET")}):
+        from wirecheck.platform.wininet import INTERNET_SETTINGS  # Windows only
+
         steps.append(
             f"add them to WinINET's exceptions ({hive}): `reg add "
             f'"{hive}\\{INTERNET_SETTINGS}" /v ProxyOverride /t REG_SZ /d '
