@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.conftest import fixture_text
 from tests.facts import connect, row, trace
 from wirecheck.checks.base import CheckSpec
 from wirecheck.checks.catalogue import load_all
@@ -239,3 +240,32 @@ def test_a_log_line_with_control_characters_is_made_printable(tmp_path: Path) ->
     log.write_bytes(b"evil \x1b[31mred\x07\n")
     [line] = follower.since_mark()["lines"]
     assert "\x1b" not in line and "\x07" not in line
+
+
+class AgentRulesMachine(Machine):
+    """The guest agent's rules with their DROP ahead of the uid-0 ACCEPT: as root, the DROP
+    counts root's packets between the snapshots."""
+
+    def run(self, argv: Sequence[str], timeout_s: float) -> CommandResult:
+        if argv[0] != "iptables-save":
+            return super().run(argv, timeout_s)
+        packets = self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
+        text = fixture_text("iptables-save-security-drop-before-uid0.txt").replace(
+            "[7:420] -A OUTPUT", f"[{packets}:{(packets or 0) * 60}] -A OUTPUT"
+        )
+        return CommandResult(tuple(argv), 0, text)
+
+
+def test_a_capture_as_root_blames_the_agents_own_rules_as_a_run_does(tmp_path: Path) -> None:
+    """The same verdict as a run's firewall row: as root, the agent's DROP that counted the
+    failing probes is the cause, not "expected for a non-root user" or the network."""
+    log = tmp_path / "waagent.log"
+    log.write_text("")
+    machine = AgentRulesMachine([0, 5])
+    capture = capturer(machine, log, [])
+    capture.between_rounds(1.0)
+    taken = capture.capture("down", ROUND, ["tcp-32526"], 2.0)
+    assert taken.evidence["firewall"]["status"] == "fail"
+    first = taken.causes[0]
+    assert "the guest agent's own firewall drops root's packets" in first.summary
+    assert "after leaving the VM" not in first.summary

@@ -33,6 +33,7 @@ from wirecheck.platform.firewall.reader import DEFERRED_TABLES, interest_of, rea
 from wirecheck.platform.forwarding import Forwarding, read_forwarding
 from wirecheck.platform.sources import Got
 from wirecheck.platform.userns import root_outside
+from wirecheck.system import System
 
 # Reading the rules again takes tens of milliseconds; keep this much of the deadline for it,
 # or, where the first reading took longer (a big node), that long again and a half.
@@ -224,8 +225,7 @@ def run_firewall(ctx: CheckContext) -> Outcome:
     before = ctx.prepared.get("firewall")
     took = before.read_s if isinstance(before, Snapshot) else 0.0
     # What does not change during the probes is read now, not in the last moments.
-    root, note = root_outside(ctx.system) if ctx.system.is_root() else (False, "")
-    forwarding = read_forwarding(ctx.system)
+    situation = read_situation(ctx.system)
     traffic = flows(load_all(), ctx.config)
     # The second reading starts early enough for a big node: as long again as the first took.
     _wait_for_probes(ctx, max(AFTER_RESERVE_S, 1.5 * took + 0.1))
@@ -247,11 +247,28 @@ def run_firewall(ctx: CheckContext) -> Outcome:
         failed,
         set(results),
         ctx.config.target,
-        root=root,
-        root_note=note,
+        root=situation.root,
+        root_note=situation.root_note,
         agent_version=_agent_version(ctx),
-        forwarding=forwarding,
+        forwarding=situation.forwarding,
     )
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What judging the rules depends on besides the rules: whether the probes ran as uid 0
+    to the kernel (the guest agent's rules let only uid 0 through; a root inside a user
+    namespace is not, and `root_note` says so), and whether this VM forwards for pods."""
+
+    root: bool
+    root_note: str = ""
+    forwarding: Forwarding | None = None
+
+
+def read_situation(system: System) -> Situation:
+    """The situation of a Linux run (a run's firewall row and watch's captures alike)."""
+    root, note = root_outside(system) if system.is_root() else (False, "")
+    return Situation(root, note, read_forwarding(system))
 
 
 def _agent_version(ctx: CheckContext) -> str | None:

@@ -17,18 +17,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
 from wirecheck.checks.base import CheckSpec
 from wirecheck.checks.catalogue import load, load_all
-from wirecheck.checks.firewall import FirewallFacts, assess, flows
+from wirecheck.checks.firewall import FirewallFacts, assess, flows, read_situation
+from wirecheck.checks.trace import TraceFacts
 from wirecheck.diagnose import diagnose
 from wirecheck.model import Cause, CheckResult, Deadline, RunConfig, Status
 from wirecheck.net.parallel import gather
 from wirecheck.platform.firewall.model import Snapshot
-from wirecheck.platform.firewall.reader import read_snapshot
+from wirecheck.platform.firewall.reader import interest_of, read_snapshot
+from wirecheck.platform.firewall.relevance import Interest
 from wirecheck.platform.routes import KernelRoute, kernel_route
+from wirecheck.platform.sources import Subject
 from wirecheck.platform.waagent import WAAGENT_LOG
 from wirecheck.runner import REPORT_GRACE_S, run_checks
 from wirecheck.safe_text import printable
@@ -137,14 +140,22 @@ class FirewallKeeper:
     """The last firewall snapshot, refreshed between rounds; given up when the rules
     cannot be read (not root, Windows), with the reason."""
 
-    def __init__(self, system: System, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        system: System,
+        clock: Callable[[], float] = time.monotonic,
+        interest: Interest | None = None,
+    ) -> None:
         self._system = system
         self._clock = clock
+        self._interest = interest  # the rules that can matter to the probes' traffic
         self.last: Snapshot | None = None
         self.taken_at: float | None = None
         self.off: str | None = (
             "Windows Firewall keeps no per-rule counters" if system.windows else None
         )
+        # As for a run's firewall row: root to the kernel or not, forwarding for pods.
+        self.situation = None if system.windows else read_situation(system)
 
     def refresh_if_older(self, age_s: float, timeout_s: float) -> None:
         """Read the rules again if the last reading is older than `age_s` (or missing)."""
@@ -156,11 +167,13 @@ class FirewallKeeper:
             return None
         self.taken_at = self._clock()
         try:
-            snapshot = read_snapshot(self._system, timeout_s)
+            snapshot = read_snapshot(self._system, timeout_s, interest=self._interest)
         except Exception as exc:  # a reader's bug must not end the watch
             self.off = f"reading the rules failed: {type(exc).__name__}: {exc}"
             self.last = None
             return None
+        if not snapshot.readable and snapshot.incomplete:
+            return None  # out of time this once (a big node): keep the last, try again
         if not snapshot.readable:
             self.off = "; ".join(snapshot.notes) or "no firewall rules could be read"
             self.last = None
@@ -196,7 +209,12 @@ class Capturer:
     _traced: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.firewall = FirewallKeeper(self.system, self.clock)
+        subject = Subject(
+            self.config.target,
+            self.config.imds_address,
+            tuple(dict.fromkeys(astuple(self.config.ports))),
+        )
+        self.firewall = FirewallKeeper(self.system, self.clock, interest_of(subject))
         if self.agent_log is None:
             self.agent_log = LogFollower(WINDOWS_AGENT_LOG if self.system.windows else WAAGENT_LOG)
 
@@ -336,7 +354,18 @@ class Capturer:
             return None
         traffic = flows(load_all(), self.config)
         ran = {r.check_id for r in results}
-        outcome = assess(before, after, traffic, failed, ran, self.config.target)
+        situation = self.firewall.situation
+        outcome = assess(
+            before,
+            after,
+            traffic,
+            failed,
+            ran,
+            self.config.target,
+            root=situation.root if situation else None,
+            root_note=situation.root_note if situation else "",
+            forwarding=situation.forwarding if situation else None,
+        )
         spec = load("firewall")
         return CheckResult(
             spec.id,
@@ -356,8 +385,6 @@ def firewall_evidence(row: CheckResult, before: Snapshot | None) -> dict[str, An
     earlier: Mapping[str, int | None] = (
         {r.key: r.packets for r in before.rules} if before is not None else {}
     )
-    rules = row.evidence.get("rules") or []
-    counted = row.evidence.get("counted") or []
     shown = []
     facts = row.facts_as(FirewallFacts)
     for seen in facts.rules[:MAX_RULES] if facts is not None else ():
@@ -382,15 +409,16 @@ def firewall_evidence(row: CheckResult, before: Snapshot | None) -> dict[str, An
         if before is not None
         else "after only (no snapshot from before)",
         "rules": shown,
-        "rules_not_shown": max(0, len(rules) - len(shown)),
-        "counted": counted,
+        "rules_not_shown": max(0, len(facts.rules) - len(shown)) if facts is not None else 0,
+        "counted": [c.to_dict() for c in facts.counted] if facts is not None else [],
     }
 
 
 def trace_evidence(row: CheckResult) -> dict[str, Any]:
+    facts = row.facts_as(TraceFacts)
     return {
         "id": row.check_id,
         "status": row.status.value,
         "finding": row.finding,
-        "traceroute": str(row.evidence.get("traceroute_text", "")),
+        "traceroute": facts.traceroute_text if facts is not None else "",
     }
