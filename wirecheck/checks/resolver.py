@@ -174,9 +174,9 @@ def azure_name(
     address = local_address()
     if address is None:
         return question, "dns-udp's question (the VM's address for a PTR lookup is unknown)"
-    import dns.reversename  # dnspython is imported only by runs that ask DNS
-
-    reverse = dns.reversename.from_address(address).to_text()
+    reverse = dnsq.reverse_name(address, ctx.deadline.remaining())
+    if reverse is None:
+        return question, "dns-udp's question (no time left to ask for the VM's PTR)"
     found = ask(
         reverse,
         ctx.config.target,

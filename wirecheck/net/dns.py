@@ -44,6 +44,16 @@ def import_dnspython(timeout_s: float | None = None) -> bool:
     return True
 
 
+def reverse_name(address: str, timeout_s: float) -> str | None:
+    """The PTR name of `address` (`16.129.63.168.in-addr.arpa.`); None when dnspython
+    was still loading in another thread after `timeout_s`."""
+    if not import_dnspython(timeout_s):
+        return None
+    import dns.reversename
+
+    return str(dns.reversename.from_address(address).to_text())
+
+
 @dataclass(frozen=True)
 class DnsResult:
     outcome: NetOutcome  # CONNECTED: a well-formed answer to our question came back
