@@ -3,7 +3,6 @@ agreeing and conflicting."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import pytest
@@ -17,8 +16,8 @@ from wirecheck.checks.egress.primary_nic import (
     Signals,
     choose_primary,
     imds_matches,
-    imds_nics_from_evidence,
 )
+from wirecheck.platform.imds import parse_network
 from wirecheck.platform.leases import Lease, parse_dhclient_leases, parse_networkd_lease
 from wirecheck.platform.routes import Nic, Route, parse_proc_net_route
 
@@ -31,18 +30,7 @@ WG0 = Nic("wg0", None, ("10.99.0.2",))
 
 
 def _imds_fixture() -> list[ImdsNic]:
-    data = json.loads(fixture_text("imds-network.json"))
-    evidence = [
-        {
-            "mac": nic["macAddress"],
-            "private_ipv4": [a["privateIpAddress"] for a in nic["ipv4"]["ipAddress"]],
-            "public_ipv4": [a["publicIpAddress"] for a in nic["ipv4"]["ipAddress"]],
-        }
-        for nic in data["interface"]
-    ]
-    nics = imds_nics_from_evidence(evidence)
-    assert nics is not None
-    return nics
+    return parse_network(fixture_text("imds-network.json"))
 
 
 def _dhclient_lease() -> Lease:
@@ -61,14 +49,12 @@ def _default(interface: str, metric: int, gateway: str = "10.1.0.1") -> Route:
     return Route("0.0.0.0/0", interface, gateway, metric)
 
 
-def test_imds_evidence_from_the_fixture() -> None:
+def test_imds_nics_from_the_fixture() -> None:
     nics = _imds_fixture()
     assert [(n.mac, n.private_ipv4, n.public_ipv4) for n in nics] == [
         (MAC0, ("10.1.0.4",), ("20.51.7.193",)),
         (MAC1, ("10.1.1.5",), ()),  # the empty public IP string is dropped
     ]
-    assert imds_nics_from_evidence("not a list") is None
-    assert imds_nics_from_evidence([{"mac": "zz"}, 3]) == []
 
 
 def test_single_nic_vm_every_signal_agrees() -> None:

@@ -356,13 +356,6 @@ def kernel_route(system: System, target: str, timeout_s: float) -> KernelRoute |
         return str(exc)
 
 
-def route_table(system: System, timeout_s: float) -> tuple[list[Route], str]:
-    """All IPv4 routes (every table) and where they came from; /proc/net/route (main table
-    only) when `ip` is missing."""
-    table = read_route_table(system, Deadline(timeout_s))
-    return list(table.routes), table.source
-
-
 @dataclass(frozen=True)
 class RouteTable:
     """The routes read, or those of them that matter to some addresses, and whether the

@@ -27,7 +27,6 @@ from wirecheck.platform.leases import Lease
 from wirecheck.platform.routes import Nic, Route, default_routes, normalize_mac
 
 DEFAULT_ROUTE, DHCP_LEASE, IMDS = "default-route", "dhcp-lease", "imds"
-RANK = (DEFAULT_ROUTE, DHCP_LEASE, IMDS)
 SYNTHETIC_DRIVER = "hv_netvsc"
 SYNTHETIC_DESCRIPTION = "Microsoft Hyper-V Network Adapter"  # Windows' synthetic NIC
 
@@ -234,24 +233,3 @@ def _imds_inconsistencies(chosen: str | None, signals: Signals, azure: dict[str,
             f"MAC {mac} the private IP {', '.join(listed.private_ipv4)}"
         ]
     return []
-
-
-def imds_nics_from_evidence(value: object) -> list[ImdsNic] | None:
-    """The `nics` list of the imds check's evidence; None when it is not there or not a list."""
-    if not isinstance(value, list):
-        return None
-    found: list[ImdsNic] = []
-    for item in value:
-        if not isinstance(item, dict):
-            continue
-        mac = normalize_mac(str(item.get("mac", "")))
-        if mac is None:
-            continue
-        found.append(
-            ImdsNic(
-                mac,
-                tuple(str(a) for a in item.get("private_ipv4") or () if a),
-                tuple(str(a) for a in item.get("public_ipv4") or () if a),
-            )
-        )
-    return found

@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 # probe is the culprit.
 BLOCKING = frozenset({"DROP", "REJECT", "BLOCK"})  # BLOCK: Windows Firewall
 IPTABLES_TABLES = ("raw", "mangle", "nat", "filter", "security")
-# The tables whose rules can drop a packet: nat cannot (iptables refuses DROP and REJECT
-# there), so a counted culprit is never in it.
-FILTERING_TABLES = ("raw", "mangle", "filter", "security")
 # Chains locally generated packets (and their replies) traverse, by direction.
 OUT_HOOKS = frozenset({"OUTPUT", "POSTROUTING", "output", "postrouting"})
 IN_HOOKS = frozenset({"INPUT", "PREROUTING", "input", "prerouting"})
