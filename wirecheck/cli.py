@@ -1,6 +1,7 @@
 """The command line: arguments -> run config -> session -> renderers -> exit code.
 
-The only module that prints or exits. Heavy modules (dnspython, rich's live display,
+With console.py (rich's rendering), the only module that prints or exits (`wirecheck
+lab`'s own commands are in lab/cli.py). Heavy modules (dnspython, rich's live display,
 the checks) are imported inside the commands so `--version` and `--help` stay instant.
 """
 

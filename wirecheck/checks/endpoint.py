@@ -29,8 +29,8 @@ from wirecheck.system import CommandResult
 if TYPE_CHECKING:
     from wirecheck.platform.windows_nics import Adapter
 
-# The lease, route and configuration reads may use this share of the time left: they are
-# quick, and a bigger budget only matters on a machine with huge lease files.
+# The address-configuration reads (and on Windows `ipconfig` and `route print`) may use this
+# share of the time left (the leases and routes are shared sources with budgets of their own).
 FACTS_SHARE = 0.8
 FACTS_MIN_S = 1.0
 STATIC_DISCOVERY = "static"

@@ -140,6 +140,7 @@ class FirewallFacts(Facts):
     # their traffic to the platform (only looked for when it forwards).
     forwarding: Forwarding | None = None
     pod_blocks: tuple[PodBlock, ...] = ()
+    incomplete: tuple[str, ...] = ()  # what was not read in full (time ran out)
 
     @property
     def foreign_pod_blocks(self) -> tuple[PodBlock, ...]:
@@ -152,8 +153,6 @@ class FirewallFacts(Facts):
         ACCEPT ahead of it did: the agent's own firewall dropped root's traffic."""
         review = self.agent_review
         return bool(self.root and self.agent_counted and review is not None and review.dropped_root)
-
-    incomplete: tuple[str, ...] = ()  # what was not read in full (time ran out)
 
     @property
     def culprits(self) -> tuple[CountedRule, ...]:

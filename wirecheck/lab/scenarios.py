@@ -1023,7 +1023,7 @@ SCENARIOS += (
     ),
 )
 
-# Scenarios of scale (issue 12), after the others: each loads a big node's generated state.
+# Big nodes, after the others: each loads a big node's generated state.
 SCENARIOS += (
     _scenario(
         "imds-dropped-upstream",

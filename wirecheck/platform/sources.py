@@ -1,7 +1,8 @@
 """The machine's state, each piece read once per run and shared by every check that needs it.
 
 A `Source` declares one piece (the route table, the NICs, the DHCP leases, the kernel's
-route to the target, the iptables nat table): its reader and its own time budget. The run
+route to the target; and, declared by the firewall reader, the iptables nat table): its
+reader and its own time budget. The run
 holds one `MachineFacts`: the first check that asks for a source starts its reader in a
 thread of its own; every check that asks (the first included) waits for it, each only as
 long as its own deadline allows. A reader gets a `Cutoff`: its budget, never past the
