@@ -37,6 +37,21 @@ class CommandResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def why(self) -> str:
+        """Why it did not succeed, in a few words: the error, else the last line it wrote
+        on stderr, else its exit status."""
+        if self.error:
+            return self.error
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        return lines[-1][:200] if lines else f"exit status {self.returncode}"
+
+
+def why_not(done: object, late: str = "did not finish in time") -> str:
+    """`CommandResult.why` for a command run through `gather`, which gives None (or nothing
+    that is a result) when the command did not finish by the gather's deadline."""
+    return done.why if isinstance(done, CommandResult) else late
+
 
 # Read in pieces: /proc/sys files allocate a kernel buffer as large as the read asked
 # for, and refuse a multi-megabyte read with ENOMEM.

@@ -45,7 +45,7 @@ from wirecheck.platform.agent_health import (
     split_sections,
 )
 from wirecheck.platform.waagent import WAAGENT_CONF, parse_conf
-from wirecheck.system import CommandResult, System
+from wirecheck.system import CommandResult, System, why_not
 
 AGENT_UNITS = ("walinuxagent.service", "waagent.service")
 AGENT_PROGRAM = "/usr/sbin/waagent"
@@ -327,7 +327,7 @@ def collect_linux(ctx: CheckContext) -> LinuxAgentHealthFacts:
     if isinstance(shown, CommandResult) and shown.ok:
         units = [u for u in parse_unit_show(shown.stdout, AGENT_UNITS) if u.present]
     else:
-        notes.append(f"systemctl: {_why(shown)}")
+        notes.append(f"systemctl: {why_not(shown)}")
     program = _read(system, AGENT_PROGRAM)
     shebang = program.split("\n", 1)[0] if program else None
     python = interpreter(units[0].exec_start if units else (), shebang)
@@ -335,7 +335,7 @@ def collect_linux(ctx: CheckContext) -> LinuxAgentHealthFacts:
     tested = False
     if python and (program is not None or units):
         done = system.run_command([python, "-c", IMPORT_PROBE], budget.remaining())
-        if done.returncode is None and done.error and "did not finish" in done.error:
+        if done.timed_out:
             notes.append(f"the import test did not finish within the budget: {done.error}")
         else:
             tested = True
@@ -421,12 +421,6 @@ def _read(system: System, path: str) -> str | None:
         return system.read_text(path)
     except OSError:
         return None
-
-
-def _why(done: object) -> str:
-    if isinstance(done, CommandResult):
-        return done.error or _last_line(done.stderr) or f"exit {done.returncode}"
-    return "did not finish within the budget"
 
 
 def _last_line(text: str) -> str:
@@ -516,7 +510,7 @@ def collect_windows(ctx: CheckContext) -> WindowsAgentHealthFacts:
         ["powershell", "-NoProfile", "-NonInteractive", "-Command", WINDOWS_SCRIPT], budget
     )
     if not done.ok and not done.stdout:
-        return WindowsAgentHealthFacts({}, notes=(f"powershell: {_why(done)}",))
+        return WindowsAgentHealthFacts({}, notes=(f"powershell: {why_not(done)}",))
     sections = split_sections(done.stdout)
     services = {
         row["Name"]: {"Status": row.get("Status", ""), "StartType": row.get("StartType", "")}

@@ -49,7 +49,7 @@ def windows_snapshot(
     if not isinstance(done, CommandResult) or not done.ok:
         why = "it did not finish"
         if isinstance(done, CommandResult):
-            why = done.error or done.stderr.strip() or f"exit status {done.returncode}"
+            why = done.why
         return Outcome(Status.SKIP, f"could not read the Windows Firewall rules: {why}")
     rules = parse_firewall_rules(done.stdout)
     sources = ["netsh advfirewall"]

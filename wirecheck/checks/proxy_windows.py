@@ -22,7 +22,7 @@ from wirecheck.platform.wininet import (
     values_of,
     wininet_proxy,
 )
-from wirecheck.system import CommandResult
+from wirecheck.system import CommandResult, why_not
 
 Applies = Callable[[str], bool]
 
@@ -52,14 +52,14 @@ def windows_proxies(
                 ("WinHTTP", [setting], lambda host: not winhttp_bypassed(parsed.bypass, host))
             )
     else:
-        notes.append(f"netsh winhttp show proxy: {_why(winhttp)}")
+        notes.append(f"netsh winhttp show proxy: {why_not(winhttp)}")
     keys = {}
     for key in ("hklm", "hkcu", "policy"):
         result = done[key]
         text = result.stdout if isinstance(result, CommandResult) and result.ok else ""
         keys[key] = parse_reg_query(text)
         if isinstance(result, CommandResult) and not result.ok and NOT_FOUND not in _out(result):
-            notes.append(f"reg query {commands[key][2]}: {_why(result)}")
+            notes.append(f"reg query {commands[key][2]}: {why_not(result)}")
     machine_wide = per_machine(values_of(keys["policy"], POLICY_SETTINGS))
     notes.append(
         "WinINET: ProxySettingsPerUser=0, the HKLM settings apply to every user"
@@ -90,9 +90,3 @@ def _command(ctx: CheckContext, argv: list[str], timeout: float) -> Callable[[],
 
 def _out(result: CommandResult) -> str:
     return f"{result.stdout} {result.stderr}"
-
-
-def _why(result: object) -> str:
-    if not isinstance(result, CommandResult):
-        return "did not finish in time"
-    return result.error or result.stderr.strip() or f"exit status {result.returncode}"

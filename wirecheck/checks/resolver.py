@@ -112,7 +112,7 @@ def upstreams(ctx: CheckContext) -> tuple[list[Upstream], list[str], tuple[str, 
     if system.windows:
         done = system.run_command(["ipconfig", "/all"], timeout)
         if not done.ok:
-            notes.append(f"ipconfig /all: {done.error or done.stderr.strip()}")
+            notes.append(f"ipconfig /all: {done.why}")
             return [], notes, ()
         servers, suffixes = parse_ipconfig_dns(done.stdout)
         return servers, notes, tuple(suffixes)
@@ -144,7 +144,7 @@ def _resolved_upstreams(ctx: CheckContext, notes: list[str], timeout: float) -> 
         return parse_resolvectl_status(older.stdout)
     notes.append(
         "/etc/resolv.conf names systemd-resolved's stub, whose upstream servers could not be "
-        f"read ({RESOLVED_UPSTREAM_CONF}, `resolvectl dns`: {done.error or done.stderr.strip()})"
+        f"read ({RESOLVED_UPSTREAM_CONF}, `resolvectl dns`: {done.why})"
     )
     return []
 

@@ -269,7 +269,7 @@ def _apply(names: LabNames, chosen: Scenario, on: bool, log: Log) -> tuple[float
     for argv in fault_commands(names, chosen, on):
         done = run_command(argv, COMMAND_TIMEOUT_S)
         if not done.ok:
-            log(f"`{' '.join(argv)}` failed: {(done.error or done.stderr).strip()}")
+            log(f"`{' '.join(argv)}` failed: {done.why}")
     return started, time.time()
 
 

@@ -339,7 +339,7 @@ class Lab:
     def _must(self, argv: Sequence[str], timeout_s: float = COMMAND_TIMEOUT_S) -> CommandResult:
         done = self.run(argv, timeout_s)
         if not done.ok:
-            reason = (done.error or done.stderr).strip() or f"exit code {done.returncode}"
+            reason = done.why
             raise LabError(f"lab step `{shlex.join(argv)}` failed: {reason}")
         return done
 

@@ -47,7 +47,7 @@ def preflight(
         raise LabError("the lab needs the Python package psutil (`pip install psutil`)")
     probe = run(["ip", "netns", "list"], 5.0)
     if not probe.ok:
-        reason = (probe.error or probe.stderr).strip() or f"exit code {probe.returncode}"
+        reason = probe.why
         raise LabError(
             f"`ip netns` does not work here ({reason}); the lab needs network namespace "
             "support (a kernel with CONFIG_NET_NS and a container allowed to create namespaces)"

@@ -292,7 +292,7 @@ def _ask_nmcli(scan: _Scan, iface: str, internal_path: str, live: set[str]) -> N
                 return
             why = "nmcli shows no DHCPv4 lease for it"
         else:
-            why = done.error or done.stderr.strip() or f"nmcli exited {done.returncode}"
+            why = done.why
     scan.incomplete.append(
         f"{internal_path}: NetworkManager's internal DHCP client stores only the address "
         f"there, and its options (option 245 among them) could not be had ({why}): whether "

@@ -348,7 +348,7 @@ def kernel_route(system: System, target: str, timeout_s: float) -> KernelRoute |
     """The kernel's route to `target` (`ip route get`, policy routing included), or why not."""
     done = system.run_command(["ip", "-j", "route", "get", target], timeout_s)
     if not done.ok:
-        why = done.error or done.stderr.strip() or f"exit status {done.returncode}"
+        why = done.why
         return f"`ip route get {target}` failed: {why}"
     try:
         return parse_ip_route_get(done.stdout)

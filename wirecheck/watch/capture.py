@@ -319,7 +319,7 @@ class Capturer:
         shown = self.system.run_command(
             ["ip", "neigh", "show", hop], max(0.05, min(ROUTE_LOOKUP_S, deadline.remaining()))
         )
-        neighbour = shown.stdout.strip() if shown.ok else (shown.error or shown.stderr.strip())
+        neighbour = shown.stdout.strip() if shown.ok else shown.why
         return {
             "route": route.text,
             "interface": route.interface,

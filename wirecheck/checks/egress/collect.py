@@ -229,7 +229,7 @@ def collect_windows(
                 target, named.interface, best.interface, best.gateway, _route_print_line(best)
             )
     else:
-        notes.append(f"`route print -4` failed: {done.error or done.stderr.strip()}")
+        notes.append(f"`route print -4` failed: {done.why}")
     observations: list[Observation] = []
     if kernel is not None and kernel.interface:
         observations.append(Observation("kernel route", kernel.interface, kernel.source))
