@@ -79,3 +79,11 @@ def windows_local_block(target: str, ports: str = "80 and 32526") -> str:
         f'platform" dir=out action=allow protocol=TCP remoteip={target} '
         "remoteport=80,32526`), or remove the filter through the software that owns it."
     )
+
+
+def restore_route(address: str) -> str:
+    """What to do when there is no usable route to a platform address."""
+    return (
+        f"`ip route get {address}` must leave by the primary NIC's gateway: renew DHCP on the "
+        "primary NIC (it gives the /32 routes to the platform addresses) or restore the route."
+    )

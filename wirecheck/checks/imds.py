@@ -160,10 +160,7 @@ def _unreachable_fix(outcome: NetOutcome, address: str) -> str:
             "(the firewall row too). Off Azure this is expected."
         )
     if outcome is NetOutcome.UNREACHABLE:
-        return (
-            f"No route to {address}: it must leave by the primary NIC (`ip route get {address}`); "
-            "renew DHCP on the primary NIC to restore the /32 route."
-        )
+        return f"No route to {address}: {advice.restore_route(address)}"
     return (
         f"Packets to {address} are dropped: IMDS answers only inside an Azure VM and only via "
         f"the primary NIC; check `ip route get {address}`, a proxy, and local rules."

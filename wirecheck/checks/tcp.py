@@ -99,10 +99,7 @@ def connect_fix(outcome: NetOutcome, target: str, port: int, root: bool) -> str:
             f"{advice.find_rule(target)} name it; remove it."
         )
     if outcome is NetOutcome.UNREACHABLE:
-        return (
-            f"There is no usable route to {target}: `ip route get {target}` must leave by the "
-            "primary NIC's gateway; renew DHCP on the primary NIC or restore the route."
-        )
+        return f"There is no usable route to {target}: {advice.restore_route(target)}"
     return f"Retry; if it persists, collect `wirecheck bundle` for support ({target}:{port})."
 
 

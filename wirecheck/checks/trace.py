@@ -235,8 +235,8 @@ def run_trace(
         and not any(hop.address for hop in run.hops)
     ):
         fix = (
-            "Run wirecheck as root: the Azure guest agent's firewall drops TCP to "
-            f"{target} from non-root users, so unprivileged probes see nothing. " + (fix or "")
+            f"Run wirecheck as root: {advice.agent_firewall_drops_non_root(target)}, so "
+            "unprivileged probes see nothing. " + (fix or "")
         ).strip()
     finding = f"{service}: {verdict.finding} [{run.engine} engine]"
     return Outcome(verdict.status, finding, facts, fix)
@@ -365,10 +365,7 @@ def _send_fix(reason: str, target: str, port: int) -> str:
             f"A local firewall rule forbids sending to {target}:{port} (the kernel refused the "
             f"probe): {advice.find_rule(target, port)} name it; remove it."
         )
-    return (
-        f"There is no usable way out to {target}: `ip route get {target}` must name the "
-        "primary NIC and its gateway; renew DHCP on the primary NIC or restore the route."
-    )
+    return f"There is no usable way out to {target}: {advice.restore_route(target)}"
 
 
 def run_trace_80(ctx: CheckContext) -> Outcome:

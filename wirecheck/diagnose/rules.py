@@ -420,10 +420,7 @@ def upstream(run: RunView) -> list[Found]:
                 f"{run.ports_text(probes)} {verb(probes, outcome)}: there is no usable "
                 f"route to {target}."
             )
-            fix = (
-                f"`ip route get {target}` must leave by the primary NIC's gateway: renew DHCP on "
-                "the primary NIC or restore the /32 route."
-            )
+            fix = advice.restore_route(target)
         cause = run.cause(summary, fix, [*probes, *run.follow_ons(probes)], extra)
         found.append(Found(cause, 70))
     return found
